@@ -1,0 +1,245 @@
+#include "app/gateway.h"
+
+#include <filesystem>
+
+#include "core/log.h"
+#include "core/time.h"
+#include "net/tls.h"
+#include "session/pg/pg_session.h"
+
+namespace sluice::app {
+
+using namespace sluice::net;
+
+struct Gateway::Worker {
+  asio::io_context io{1};
+  std::unique_ptr<tcp::acceptor> acceptor;
+  std::thread thread;
+};
+
+Gateway::Gateway(config::Config config) : config_(std::move(config)) {}
+
+Gateway::~Gateway() {
+  stopping_ = true;
+  if (watcher_.joinable()) watcher_.join();
+  for (auto& w : workers_) {
+    w->io.stop();
+    if (w->thread.joinable()) w->thread.join();
+  }
+  if (blocking_) blocking_->join();
+}
+
+Status Gateway::start() {
+  std::error_code fec;
+  std::filesystem::create_directories(config_.data_dir, fec);
+  if (fec)
+    return error(Code::io_error, "data_dir " + config_.data_dir.string() + ": " + fec.message());
+  std::filesystem::permissions(config_.data_dir, std::filesystem::perms::owner_all,
+                               std::filesystem::perm_options::replace, fec);
+  auto store = store::open_sqlite_store((config_.data_dir / "state.db").string());
+  if (!store) return store.status();
+  store_ = std::move(*store);
+  auto secret = store_->install_secret();
+  if (!secret) return secret.status();
+
+  blocking_ = std::make_unique<asio::thread_pool>(2);
+  registry_ = std::make_unique<session::SessionRegistry>(config_.node_id);
+  throttle_ = std::make_unique<session::AuthThrottle>(config_.limits.auth_failures_per_minute);
+  services_.reset(new session::SessionServices{config_,
+                                               *store_,
+                                               *blocking_,
+                                               *registry_,
+                                               *throttle_,
+                                               pipeline_,
+                                               nullptr,
+                                               nullptr,
+                                               {},
+                                               {},
+                                               {},
+                                               {}});
+  services_->install_secret = *secret;
+  services_->node_name = "node-" + std::to_string(config_.node_id);
+  services_->no_tls = std::make_shared<ssl::context>(ssl::context::tls_server);
+  if (config_.tls.enabled()) {
+    auto ctx = make_server_tls(config_.tls);
+    if (!ctx) return ctx.status();
+    services_->server_tls = *ctx;
+  }
+  for (const auto& c : config_.connections) {
+    if (c.type != config::ConnectionType::postgres) continue;
+    auto ctx = make_client_tls(c.postgres.tls, c.postgres.ca_file);
+    if (!ctx)
+      return error(ctx.status().code(), "connection " + c.name + ": " + ctx.status().message());
+    services_->upstream_tls[c.name] = *ctx;
+    if (c.postgres.tls != config::UpstreamTls::verify_full)
+      log::warn("gateway", "connection ", c.name, " uses tls: ", config::to_string(c.postgres.tls),
+                "; the database's identity is not verified (use verify-full off loopback)");
+  }
+
+  int n = config_.workers > 0 ? config_.workers
+                              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const auto& ep = *config_.listen_postgres;
+  error_code ec;
+  auto address = asio::ip::make_address(ep.host, ec);
+  if (ec)
+    return error(Code::invalid_argument, "listen.postgres: '" + ep.host + "' is not an IP address");
+  std::uint16_t port = ep.port;
+  for (int i = 0; i < n; ++i) {
+    auto w = std::make_unique<Worker>();
+    auto acc = std::make_unique<tcp::acceptor>(w->io);
+    tcp::endpoint endpoint(address, port);
+    acc->open(endpoint.protocol(), ec);
+    if (!ec) acc->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec)
+      acc->set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true), ec);
+    if (!ec) acc->bind(endpoint, ec);
+    if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec)
+      return error(Code::unavailable,
+                   "listen.postgres: cannot listen on " + ep.to_string() + ": " + ec.message());
+    port = acc->local_endpoint().port();  // an ephemeral port is shared by all workers
+    w->acceptor = std::move(acc);
+    workers_.push_back(std::move(w));
+  }
+  log::info("gateway", "sluice listening for PostgreSQL clients on ",
+            config::Endpoint{ep.host, port}.to_string(), " (", n, " workers, node ",
+            config_.node_id, ", state ", (config_.data_dir / "state.db").string(), ")");
+  return Status::ok();
+}
+
+awaitable<void> Gateway::accept_loop(Worker& w) {
+  for (;;) {
+    auto [ec, socket] = co_await w.acceptor->async_accept(use_nothrow);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !w.acceptor->is_open()) co_return;
+      log::warn("gateway", "accept: ", ec.message());
+      asio::steady_timer t(w.io, std::chrono::milliseconds(50));  // e.g. out of descriptors
+      co_await t.async_wait(use_nothrow);
+      continue;
+    }
+    if (sessions_.load() >= static_cast<int>(config_.limits.max_sessions)) {
+      sluice::pg::ErrorReport e;
+      e.severity = "FATAL";
+      e.sqlstate = "53300";
+      e.message = "sluice: too many connections (limits.max_sessions=" +
+                  std::to_string(config_.limits.max_sessions) + ")";
+      asio::co_spawn(w.io, session::pg::refuse_connection(std::move(socket), e), asio::detached);
+      continue;
+    }
+    ++sessions_;
+    auto s = std::make_shared<session::pg::PgSession>(*services_, std::move(socket));
+    asio::co_spawn(w.io, s->run(), [this, s](std::exception_ptr e) {
+      --sessions_;
+      if (e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          log::error("session", "ended by an internal error: ", ex.what());
+        }
+      }
+    });
+  }
+}
+
+void Gateway::watch_changes() {
+  auto last = store_->last_change_seq();
+  std::int64_t seq = last ? *last : 0;
+  while (!stopping_) {
+    store_->wait_for_change(std::chrono::milliseconds(250));
+    auto changes = store_->changes_since(seq, 1000);
+    if (!changes) {
+      log::warn("gateway", "reading the change feed: ", changes.status().message());
+      continue;
+    }
+    for (const auto& c : *changes) {
+      seq = c.seq;
+      if (c.kind != store::change_kind::kGrantRevoked) continue;
+      std::string detail = "sluice: grant " + c.subject + " was revoked";
+      if (auto g = store_->get_grant(c.subject); g && g->has_value()) {
+        const auto& gr = **g;
+        if (!gr.revoked_by.empty()) detail += " by " + gr.revoked_by;
+        detail += " at " + format_utc(gr.revoked_at);
+      }
+      detail += "; the session was closed";
+      int n = registry_->end_grant(c.subject, session::EndReason::grant_revoked, detail);
+      if (n > 0) log::info("gateway", "grant ", c.subject, " revoked: ending ", n, " session(s)");
+    }
+  }
+}
+
+void Gateway::begin_drain() {
+  log::info("gateway", "draining: no new sessions; running statements finish (limit ",
+            config_.limits.drain_timeout.count(), "ms)");
+  services_->draining = true;
+  for (auto& w : workers_) {
+    asio::post(w->io, [&w] {
+      error_code ignored;
+      w->acceptor->close(ignored);
+    });
+  }
+  registry_->drain_all();
+}
+
+int Gateway::run() {
+  for (auto& w : workers_) {
+    asio::co_spawn(w->io, accept_loop(*w), asio::detached);
+    w->thread = std::thread([&io = w->io] {
+      auto guard = asio::make_work_guard(io);
+      io.run();
+    });
+  }
+  watcher_ = std::thread([this] { watch_changes(); });
+
+  asio::signal_set signals(control_, SIGTERM, SIGINT);
+  asio::steady_timer poll(control_);
+  int signals_seen = 0;
+  std::chrono::steady_clock::time_point drain_deadline;
+  bool forced = false;
+  std::function<void()> check_drained = [&] {
+    if (registry_->size() == 0 && sessions_.load() == 0) {
+      control_.stop();
+      return;
+    }
+    if (!forced && std::chrono::steady_clock::now() >= drain_deadline) {
+      forced = true;
+      log::warn("gateway", "drain timeout: ending ", registry_->size(), " remaining session(s)");
+      // Sessions that did not finish in time are ended now.
+      registry_->end_all(session::EndReason::shutdown,
+                         "sluice: the gateway is shutting down; the running statement did not "
+                         "finish within limits.drain_timeout");
+      drain_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    } else if (forced && std::chrono::steady_clock::now() >= drain_deadline) {
+      control_.stop();
+      return;
+    }
+    poll.expires_after(std::chrono::milliseconds(50));
+    poll.async_wait([&](error_code ec) {
+      if (!ec) check_drained();
+    });
+  };
+  std::function<void(error_code, int)> on_signal = [&](error_code ec, int sig) {
+    if (ec) return;
+    if (++signals_seen > 1) {
+      log::warn("gateway", "second signal: stopping now");
+      control_.stop();
+      return;
+    }
+    log::info("gateway", "received signal ", sig);
+    begin_drain();
+    drain_deadline = std::chrono::steady_clock::now() + config_.limits.drain_timeout;
+    check_drained();
+    signals.async_wait(on_signal);
+  };
+  signals.async_wait(on_signal);
+  control_.run();
+
+  stopping_ = true;
+  for (auto& w : workers_) w->io.stop();
+  for (auto& w : workers_)
+    if (w->thread.joinable()) w->thread.join();
+  if (watcher_.joinable()) watcher_.join();
+  log::info("gateway", "stopped");
+  return 0;
+}
+
+}  // namespace sluice::app

@@ -1,0 +1,54 @@
+// Gateway: the running `sluice serve` process.
+//
+// Owns the worker threads (one io_context each, with its own SO_REUSEPORT acceptor, so the
+// kernel spreads connections and a session never leaves its thread), the blocking pool for
+// state store calls, the session registry, and a watcher that applies the store's change feed
+// to live sessions (a revocation ends them within a second). SIGTERM drains: no new sessions,
+// running statements finish, then the process exits; a second signal stops at once.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "config/config.h"
+#include "core/status.h"
+#include "hook/statement_stage.h"
+#include "net/asio.h"
+#include "session/services.h"
+#include "store/state_store.h"
+
+namespace sluice::app {
+
+class Gateway {
+ public:
+  explicit Gateway(config::Config config);
+  ~Gateway();
+
+  // Opens the store, builds TLS contexts and binds the listeners. Errors say what to fix.
+  Status start();
+  // Serves until drained after a signal. Returns the process exit code.
+  int run();
+
+ private:
+  struct Worker;
+  net::awaitable<void> accept_loop(Worker& w);
+  void watch_changes();
+  void begin_drain();
+
+  config::Config config_;
+  std::unique_ptr<store::StateStore> store_;
+  hook::StatementPipeline pipeline_;
+  std::unique_ptr<net::asio::thread_pool> blocking_;
+  std::unique_ptr<session::SessionRegistry> registry_;
+  std::unique_ptr<session::AuthThrottle> throttle_;
+  std::unique_ptr<session::SessionServices> services_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  net::asio::io_context control_;
+  std::atomic<int> sessions_{0};
+  std::atomic<bool> stopping_{false};
+  std::thread watcher_;
+};
+
+}  // namespace sluice::app

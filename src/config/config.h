@@ -1,0 +1,104 @@
+// Sluice configuration: the YAML schema of DESIGN.md, loaded and validated in one place.
+//
+// load_config() reads the file, resolves secret references (${env:VAR}, ${file:PATH}) and
+// checks every key. Errors name the file, line and key, and say what was expected; they never
+// contain a secret's value. Unknown keys are errors, so a typo does not silently turn a
+// setting off. The result is an immutable value passed to whoever needs a part of it; nothing
+// reaches configuration through globals. Every key is documented in docs/configuration.md.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/secret.h"
+#include "core/status.h"
+
+namespace sluice::config {
+
+using Duration = std::chrono::milliseconds;
+
+struct Endpoint {
+  std::string host;
+  std::uint16_t port = 0;
+  std::string to_string() const;
+};
+
+enum class UpstreamTls : std::uint8_t { disable, prefer, require, verify_full };
+std::string_view to_string(UpstreamTls mode);
+
+struct PostgresUpstream {
+  std::string host;
+  std::uint16_t port = 5432;
+  std::string database;
+  std::string user;
+  Secret password;
+  UpstreamTls tls = UpstreamTls::verify_full;
+  std::string ca_file;      // empty: the system's trust store
+  std::string server_name;  // name to verify; empty: host
+};
+
+enum class ConnectionType : std::uint8_t { postgres, snowflake, mysql };
+
+struct Connection {
+  std::string name;
+  ConnectionType type = ConnectionType::postgres;
+  PostgresUpstream postgres;
+};
+
+struct ClientTls {
+  std::string cert_file;
+  std::string key_file;
+  bool require = false;  // refuse clients that do not negotiate TLS
+  // Ask TLS clients for the token as a cleartext password instead of SCRAM (for clients
+  // without SCRAM). Never used on connections without TLS.
+  bool allow_cleartext_password = false;
+  bool enabled() const { return !cert_file.empty(); }
+};
+
+struct Limits {
+  std::uint32_t startup_packet_bytes = 10000;  // PostgreSQL's own MAX_STARTUP_PACKET_LENGTH
+  std::uint32_t max_message_bytes = 16u << 20;
+  Duration handshake_timeout{10'000};
+  Duration idle_in_transaction_timeout{300'000};
+  Duration upstream_connect_timeout{5'000};
+  Duration drain_timeout{30'000};
+  std::uint32_t max_sessions = 10000;
+  std::uint32_t auth_failures_per_minute = 20;  // per client address
+};
+
+struct StateConfig {
+  enum class Backend : std::uint8_t { sqlite, postgres };
+  Backend backend = Backend::sqlite;
+  Secret url;  // postgres backend
+};
+
+struct Config {
+  std::filesystem::path source;  // the file this came from
+  std::filesystem::path data_dir;
+  int node_id = 1;
+  int workers = 0;  // 0: one per core
+  std::string log_level = "info";
+  StateConfig state;
+  std::optional<Endpoint> listen_postgres;
+  std::optional<Endpoint> listen_admin;
+  std::optional<Endpoint> listen_snowflake;
+  ClientTls tls;
+  Limits limits;
+  std::vector<Connection> connections;
+
+  const Connection* find_connection(std::string_view name) const;
+};
+
+Result<Config> load_config(const std::filesystem::path& path);
+// Parses YAML text; `source` names it in errors and anchors relative paths.
+Result<Config> parse_config(std::string_view yaml, const std::filesystem::path& source);
+
+// "15m", "90s", "500ms", "2h", "1d". Exposed for the CLI's --ttl.
+std::optional<Duration> parse_duration(std::string_view text);
+
+}  // namespace sluice::config

@@ -1,0 +1,797 @@
+#include "session/pg/pg_session.h"
+
+#include "core/log.h"
+#include "core/time.h"
+#include "crypto/scram.h"
+#include "identity/token.h"
+#include "net/blocking.h"
+#include "proto/pg/message.h"
+#include "session/pg/startup_policy.h"
+
+namespace sluice::session::pg {
+
+using namespace sluice::net;
+using namespace boost::asio::experimental::awaitable_operators;
+namespace wire = sluice::pg;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::size_t kClientBufferInitial = 16 * 1024;
+constexpr std::size_t kUpstreamBufferInitial = 64 * 1024;
+// Tokens of grants that ended within this span are still checked at login, so their holders
+// learn that the token expired or was revoked rather than that it is wrong.
+constexpr std::int64_t kRecentGrantMs = 7LL * 24 * 3600 * 1000;
+
+wire::ErrorReport fatal(std::string_view sqlstate, std::string message, std::string hint = {},
+                        std::string detail = {}) {
+  wire::ErrorReport e;
+  e.severity = "FATAL";
+  e.sqlstate = sqlstate;
+  e.message = std::move(message);
+  e.hint = std::move(hint);
+  e.detail = std::move(detail);
+  return e;
+}
+
+awaitable<void> sleep_for(std::chrono::milliseconds d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  co_await t.async_wait(use_nothrow);
+}
+
+std::string seconds_text(std::chrono::milliseconds d) {
+  auto ms = d.count();
+  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  return std::to_string(ms) + "ms";
+}
+
+const std::string kNewGrantHint =
+    "Request a new grant (sluice grants request), or ask an administrator for a token (sluice "
+    "token issue).";
+
+}  // namespace
+
+PgSession::PgSession(SessionServices& svc, tcp::socket socket)
+    : svc_(svc),
+      client_in_(kClientBufferInitial, svc.config.limits.max_message_bytes + 64),
+      upstream_in_(kUpstreamBufferInitial, svc.config.limits.max_message_bytes + 64),
+      wake_(socket.get_executor()),
+      barrier_(socket.get_executor()),
+      write_turn_(socket.get_executor()),
+      hold_wake_(socket.get_executor()) {
+  error_code ec;
+  auto ep = socket.remote_endpoint(ec);
+  peer_ = ec ? "unknown" : ep.address().to_string();
+  info_.client_address =
+      ec ? "unknown" : ep.address().to_string() + ":" + std::to_string(ep.port());
+  socket.set_option(tcp::no_delay(true), ec);
+  client_ =
+      std::make_unique<Stream>(std::move(socket), svc.server_tls ? *svc.server_tls : *svc.no_tls);
+}
+
+PgSession::~PgSession() = default;
+
+// ---- lifecycle -------------------------------------------------------------------------------
+
+awaitable<void> PgSession::run() {
+  auto self = shared_from_this();
+  auto handshake = [this]() -> awaitable<bool> {
+    Startup s = co_await startup();
+    if (s != Startup::proceed) co_return false;
+    if (!co_await authenticate()) co_return false;
+    co_return co_await connect();
+  };
+  auto outcome = co_await (handshake() || sleep_for(svc_.config.limits.handshake_timeout));
+  bool ready = outcome.index() == 0 && std::get<0>(outcome);
+  if (outcome.index() == 1) {
+    auto report = fatal("08006",
+                        "sluice: the connection did not finish logging in within " +
+                            seconds_text(svc_.config.limits.handshake_timeout),
+                        "Check the client's network and credentials.");
+    co_await send_fatal(report);
+  }
+
+  if (ready) {
+    log::info("session", info_.session_id, " started: identity=", info_.identity,
+              " connection=", info_.connection, " grant=", info_.grant_id,
+              " client=", info_.client_address, " tls=", client_->tls() ? "yes" : "no",
+              " application=", info_.application);
+    svc_.pipeline.session_started(info_);
+    co_await relay();
+    if (end_message_ && !client_broken_ && !relay_->mid_message())
+      co_await send_fatal(*end_message_);
+    if (upstream_ && !upstream_broken_ && ended_ != EndReason::upstream_closed &&
+        ended_ != EndReason::upstream_error) {
+      std::string bye;
+      wire::append_terminate(bye);
+      co_await upstream_->write(as_bytes(bye));
+    }
+    std::string reason(to_string(ended_.value_or(EndReason::client_closed)));
+    svc_.pipeline.session_ended(info_, reason);
+    log::info("session", info_.session_id, " ended: ", reason);
+  }
+  if (upstream_) upstream_->close();
+  client_->close();
+  if (registered_) {
+    svc_.registry.remove(client_key_.pid);
+    std::string id = info_.session_id;
+    std::string reason(to_string(ended_.value_or(EndReason::client_closed)));
+    auto record_end = [this, id, reason] { return svc_.store.end_session(id, now_ms(), reason); };
+    auto r = co_await run_blocking(svc_.blocking, record_end);
+    if (!r->is_ok()) log::warn("session", id, ": cannot record the session's end: ", r->message());
+  }
+}
+
+void PgSession::end(EndReason reason, std::optional<wire::ErrorReport> message) {
+  if (ended_) return;
+  // A session ended by the gateway must not leave its statement running on the server.
+  if (relay_ && !relay_->idle() && reason != EndReason::upstream_closed &&
+      reason != EndReason::upstream_error)
+    request_cancel();
+  ended_ = reason;
+  end_message_ = std::move(message);
+  if (client_) client_->cancel_read();
+  if (upstream_) upstream_->cancel_read();
+  barrier_.cancel();
+  hold_wake_.cancel();
+  wake_.cancel();
+}
+
+void PgSession::request_end(EndReason reason, std::string detail) {
+  end(reason, fatal("57P01", std::move(detail), kNewGrantHint));
+}
+
+void PgSession::request_cancel() {
+  if (!upstream_ || ended_) return;
+  asio::co_spawn(client_->socket().get_executor(), send_cancel(upstream_endpoint_, upstream_key_),
+                 asio::detached);
+}
+
+void PgSession::request_drain() {
+  draining_ = true;
+  if (relay_ && relay_->idle())
+    end(EndReason::shutdown,
+        fatal("57P01", "sluice: the gateway is shutting down", "Reconnect to another gateway."));
+}
+
+void PgSession::poke_supervisor() {
+  wake_.cancel();
+}
+
+Clock::time_point PgSession::grant_deadline() const {
+  return Clock::now() + std::chrono::milliseconds(info_.grant_expires_at_ms - now_ms());
+}
+
+// ---- client I/O helpers ----------------------------------------------------------------------
+
+awaitable<bool> PgSession::write_client(std::span<const Bytes> segments) {
+  while (client_writing_) {
+    write_turn_.expires_at(Clock::time_point::max());
+    co_await write_turn_.async_wait(use_nothrow);
+  }
+  if (client_broken_) co_return false;
+  client_writing_ = true;
+  auto [ec, n] = co_await client_->write(segments);
+  client_writing_ = false;
+  write_turn_.cancel();
+  if (ec) client_broken_ = true;
+  co_return !ec;
+}
+
+awaitable<bool> PgSession::write_client(std::string_view bytes) {
+  Bytes one[1] = {as_bytes(bytes)};
+  co_return co_await write_client(std::span<const Bytes>(one));
+}
+
+awaitable<void> PgSession::send_fatal(const wire::ErrorReport& e) {
+  std::string out;
+  wire::append_error(out, e);
+  co_await write_client(out);
+}
+
+// Reads one typed message during authentication (only PasswordMessage-class messages).
+awaitable<std::optional<wire::Frame>> PgSession::read_client_frame() {
+  wire::FrameLimits limits{svc_.config.limits.max_message_bytes};
+  for (;;) {
+    auto d = wire::decode_frontend(client_in_.data(), limits);
+    if (d.status == wire::DecodeStatus::complete) {
+      if (d.frame.type != wire::fe::kPassword) {
+        auto report = fatal("08P01", "sluice: expected an authentication message, got " +
+                                         std::string(wire::frontend_rule(d.frame.type)->name));
+        co_await send_fatal(report);
+        co_return std::nullopt;
+      }
+      co_return d.frame;
+    }
+    if (d.status == wire::DecodeStatus::invalid) {
+      auto report = fatal("08P01", std::string("sluice: invalid message during "
+                                               "authentication: ") +
+                                       d.error);
+      co_await send_fatal(report);
+      co_return std::nullopt;
+    }
+    std::size_t need = d.header_known ? d.frame.wire_size() : 5;
+    if (!client_in_.reserve(need)) co_return std::nullopt;
+    auto [ec, n] = co_await client_->read_some(client_in_.free_space());
+    if (ec) co_return std::nullopt;
+    client_in_.commit(n);
+  }
+}
+
+// ---- startup ---------------------------------------------------------------------------------
+
+awaitable<PgSession::Startup> PgSession::startup() {
+  const std::uint32_t limit = svc_.config.limits.startup_packet_bytes;
+  bool ssl_answered = false;
+  bool gss_answered = false;
+  for (;;) {
+    wire::DecodedStartup d;
+    for (;;) {
+      d = wire::decode_startup(client_in_.data(), limit);
+      if (d.status != wire::DecodeStatus::need_more) break;
+      client_in_.reserve(limit);
+      auto [ec, n] = co_await client_->read_some(client_in_.free_space());
+      if (ec) co_return Startup::failed;  // went away before saying anything useful
+      client_in_.commit(n);
+    }
+    if (d.status == wire::DecodeStatus::invalid) {
+      auto report = fatal("08P01", std::string("sluice: invalid startup packet: ") + d.error,
+                          "Connect with a PostgreSQL client or driver (protocol 3.0).");
+      co_await send_fatal(report);
+      co_return Startup::failed;
+    }
+    const std::uint32_t code = d.frame.code;
+    if (code == wire::kSslRequestCode || code == wire::kGssEncRequestCode) {
+      bool ssl = code == wire::kSslRequestCode;
+      if ((ssl && (ssl_answered || client_->tls())) || (!ssl && gss_answered)) {
+        auto report = fatal("08P01", "sluice: duplicate encryption request");
+        co_await send_fatal(report);
+        co_return Startup::failed;
+      }
+      client_in_.consume(d.frame.length);
+      if (!client_in_.empty()) {
+        // Bytes sent before the answer could have been injected by a man in the middle;
+        // PostgreSQL refuses them too (CVE-2021-23214).
+        auto report =
+            fatal("08P01", "sluice: received unencrypted data after an encryption request",
+                  "Wait for the server's answer before sending more.");
+        co_await send_fatal(report);
+        co_return Startup::failed;
+      }
+      if (ssl && svc_.server_tls) {
+        static const char kYes = 'S';
+        co_await client_->write(as_bytes({&kYes, 1}));
+        error_code ec = co_await client_->handshake(true);
+        if (ec) {
+          log::info("session", "TLS handshake with ", peer_, " failed: ", ec.message());
+          co_return Startup::failed;
+        }
+      } else {
+        static const char kNo = 'N';
+        co_await client_->write(as_bytes({&kNo, 1}));
+      }
+      (ssl ? ssl_answered : gss_answered) = true;
+      continue;
+    }
+    if (code == wire::kCancelRequestCode) {
+      auto key = wire::parse_cancel_request(d.frame.body);
+      if (key && !svc_.registry.cancel(*key)) {
+        int node = SessionRegistry::node_of(key->pid);
+        if (node != svc_.registry.node_id())
+          log::info("session", "cancel request for a session of node ", node, " arrived at node ",
+                    svc_.registry.node_id(), "; ignored");
+      }
+      co_return Startup::cancel_handled;  // no answer, as PostgreSQL does
+    }
+    if ((code >> 16) != 3) {
+      auto report = fatal(
+          "0A000", "sluice: unsupported frontend protocol " + std::to_string(code >> 16) + "." +
+                       std::to_string(code & 0xFFFF) + ": the gateway speaks protocol 3.0");
+      co_await send_fatal(report);
+      co_return Startup::failed;
+    }
+    auto params = wire::parse_startup_params(code, d.frame.body);
+    client_in_.consume(d.frame.length);
+    if (!params) {
+      auto report = fatal("08P01", "sluice: " + params.status().message());
+      co_await send_fatal(report);
+      co_return Startup::failed;
+    }
+    auto req = check_startup(*params);
+    if (!req) {
+      bool refused = req.status().code() == Code::permission_denied;
+      auto report = fatal(refused ? "08004" : "08P01", "sluice: " + req.status().message());
+      co_await send_fatal(report);
+      co_return Startup::failed;
+    }
+    if (svc_.config.tls.require && !client_->tls()) {
+      auto report = fatal("28000", "sluice: this gateway accepts only TLS connections",
+                          "Connect with sslmode=require (or verify-full).");
+      co_await send_fatal(report);
+      co_return Startup::failed;
+    }
+    if (params->minor_version > 0 || !req->unrecognized_options.empty()) {
+      std::vector<std::string_view> opts(req->unrecognized_options.begin(),
+                                         req->unrecognized_options.end());
+      std::string out;
+      wire::append_negotiate_protocol_version(out, 0, opts);
+      co_await write_client(out);
+    }
+    info_.identity = req->user;
+    info_.connection = req->database;
+    info_.application = req->application;
+    info_.tls = client_->tls();
+    client_settings_ = std::move(req->settings);
+    co_return Startup::proceed;
+  }
+}
+
+// ---- authentication --------------------------------------------------------------------------
+
+awaitable<bool> PgSession::authenticate() {
+  const std::int64_t started = now_ms();
+  if (!svc_.throttle.allow(peer_, started)) {
+    int retry = svc_.throttle.retry_after_seconds(peer_, started);
+    auto report = fatal("08004", "sluice: too many failed logins from " + peer_ +
+                                     "; try again in " + std::to_string(retry) + "s");
+    co_await send_fatal(report);
+    co_return false;
+  }
+  const std::string identity = info_.identity;
+  auto lookup = [this, identity, started] {
+    return svc_.store.tokens_for_identity(identity, started - kRecentGrantMs);
+  };
+  auto tokens = co_await run_blocking(svc_.blocking, lookup);
+  if (!tokens->is_ok()) {
+    log::error("session", "state store: ", tokens->status().message());
+    auto report = fatal("08006",
+                        "sluice: the gateway cannot check tokens right now (state "
+                        "store unavailable)",
+                        "Retry shortly; the operator has been told in the gateway's log.");
+    co_await send_fatal(report);
+    co_return false;
+  }
+  const std::vector<store::LiveToken>& candidates = **tokens;
+
+  const bool cleartext = client_->tls() && svc_.config.tls.allow_cleartext_password;
+  std::optional<std::size_t> match;
+  std::string server_final;
+  std::string out;
+  if (cleartext) {
+    wire::append_auth(out, wire::AuthCode::cleartext_password);
+    if (!co_await write_client(out)) co_return false;
+    auto f = co_await read_client_frame();
+    if (!f) co_return false;
+    auto password = wire::parse_password(f->body);
+    std::string token = password ? std::string(*password) : std::string();
+    client_in_.consume(f->wire_size());
+    if (identity::check_token_format(token).is_ok()) {
+      std::string hash = identity::token_lookup_hash(token);
+      for (std::size_t i = 0; i < candidates.size(); ++i)
+        if (crypto::constant_time_equal(hash, candidates[i].token.lookup_hash) && !match) match = i;
+    }
+  } else {
+    static const std::vector<std::string_view> kMechanisms{"SCRAM-SHA-256"};
+    wire::append_auth_sasl(out, kMechanisms);
+    if (!co_await write_client(out)) co_return false;
+    auto f1 = co_await read_client_frame();
+    if (!f1) co_return false;
+    auto initial = wire::parse_sasl_initial(f1->body);
+    if (!initial || initial->mechanism != "SCRAM-SHA-256" || !initial->data) {
+      auto report = fatal("28000", "sluice: expected a SCRAM-SHA-256 SASL exchange",
+                          "Use a client that supports SCRAM-SHA-256 (libpq 10 or later).");
+      co_await send_fatal(report);
+      co_return false;
+    }
+    crypto::ScramServer scram;
+    auto first = scram.on_client_first(*initial->data,
+                                       identity::scram_salt_for(svc_.install_secret, identity),
+                                       crypto::kScramDefaultIterations);
+    client_in_.consume(f1->wire_size());
+    if (!first) {
+      auto report = fatal("08P01", "sluice: " + first.status().message());
+      co_await send_fatal(report);
+      co_return false;
+    }
+    out.clear();
+    wire::append_auth(out, wire::AuthCode::sasl_continue, *first);
+    if (!co_await write_client(out)) co_return false;
+    auto f2 = co_await read_client_frame();
+    if (!f2) co_return false;
+    std::string client_final(as_chars(f2->body));
+    client_in_.consume(f2->wire_size());
+
+    std::vector<crypto::ScramVerifier> verifiers;
+    verifiers.reserve(candidates.size());
+    for (const auto& c : candidates) {
+      crypto::ScramVerifier v;
+      v.salt = c.token.scram_salt;
+      v.iterations = c.token.scram_iterations;
+      if (c.token.scram_stored_key.size() != 32 || c.token.scram_server_key.size() != 32) continue;
+      std::copy(c.token.scram_stored_key.begin(), c.token.scram_stored_key.end(),
+                v.stored_key.begin());
+      std::copy(c.token.scram_server_key.begin(), c.token.scram_server_key.end(),
+                v.server_key.begin());
+      verifiers.push_back(v);
+    }
+    std::vector<const crypto::ScramVerifier*> ptrs;
+    for (const auto& v : verifiers) ptrs.push_back(&v);
+    auto r = scram.on_client_final(client_final, ptrs);
+    if (r) {
+      match = *r;
+      server_final = scram.server_final();
+    } else if (r.status().code() == Code::protocol_violation) {
+      auto report = fatal("08P01", "sluice: " + r.status().message());
+      co_await send_fatal(report);
+      co_return false;
+    }
+  }
+
+  if (!match) {
+    svc_.throttle.record_failure(peer_, now_ms());
+    log::info("session", "failed login for identity ", identity, " from ", peer_);
+    auto report =
+        fatal("28P01", "sluice: password authentication failed for user \"" + identity + "\"",
+              kNewGrantHint,
+              "The password must be a live Sluice token (slc_...) issued to this "
+              "identity.");
+    co_await send_fatal(report);
+    co_return false;
+  }
+
+  const store::LiveToken& t = candidates[*match];
+  const store::GrantRecord& g = t.grant;
+  const std::int64_t now = now_ms();
+  if (g.status == store::GrantStatus::revoked) {
+    auto report =
+        fatal("28000",
+              "sluice: this token's grant " + g.id + " was revoked at " + format_utc(g.revoked_at) +
+                  (g.revoked_by.empty() ? "" : " by " + g.revoked_by),
+              kNewGrantHint);
+    co_await send_fatal(report);
+    co_return false;
+  }
+  if (now >= g.expires_at) {
+    auto report = fatal("28000",
+                        "sluice: this token's access window (grant " + g.id + ") ended at " +
+                            format_utc(g.expires_at),
+                        kNewGrantHint);
+    co_await send_fatal(report);
+    co_return false;
+  }
+  if (g.status != store::GrantStatus::approved || now < g.starts_at) {
+    auto report =
+        fatal("28000", "sluice: this token's grant " + g.id + " is not active", kNewGrantHint);
+    co_await send_fatal(report);
+    co_return false;
+  }
+
+  out.clear();
+  if (!cleartext) wire::append_auth(out, wire::AuthCode::sasl_final, server_final);
+  wire::append_auth(out, wire::AuthCode::ok);
+  if (!co_await write_client(out)) co_return false;
+
+  const std::string wanted = info_.connection;
+  connection_ = svc_.config.find_connection(wanted);
+  if (!connection_) {
+    auto report =
+        fatal("3D000",
+              "sluice: there is no connection named \"" + wanted + "\"; this token's grant " +
+                  g.id + " is for connection \"" + g.connection + "\"",
+              "Use the connection name as the database name: "
+              "postgresql://" +
+                  identity + "@HOST:PORT/" + g.connection);
+    co_await send_fatal(report);
+    co_return false;
+  }
+  if (g.connection != wanted) {
+    auto report = fatal(
+        "28000",
+        "sluice: this token is for connection \"" + g.connection + "\", not \"" + wanted + "\"",
+        "Connect to postgresql://" + identity + "@HOST:PORT/" + g.connection +
+            ", or request a grant for \"" + wanted + "\".");
+    co_await send_fatal(report);
+    co_return false;
+  }
+  if (connection_->type != config::ConnectionType::postgres) {
+    auto report =
+        fatal("08004", "sluice: connection \"" + wanted + "\" is not a PostgreSQL database");
+    co_await send_fatal(report);
+    co_return false;
+  }
+
+  info_.grant_id = g.id;
+  info_.grant_expires_at_ms = g.expires_at;
+  info_.role = g.role;
+  info_.scope.access =
+      g.access == "write" ? hook::GrantScope::Access::write : hook::GrantScope::Access::read;
+  info_.scope.tables = g.tables;
+  info_.scope.columns = g.columns;
+  info_.session_id = store::new_id("s_");
+  co_return true;
+}
+
+// ---- upstream --------------------------------------------------------------------------------
+
+awaitable<bool> PgSession::connect() {
+  auto settings = client_settings_;
+  settings.emplace_back("application_name",
+                        upstream_application_name(info_.identity, info_.application));
+  const auto& cfg = connection_->postgres;
+  auto& tls = *svc_.upstream_tls.at(connection_->name);
+  const auto timeout = svc_.config.limits.upstream_connect_timeout;
+  auto attempt = co_await (connect_upstream(cfg, tls, settings) || sleep_for(timeout));
+  std::optional<Result<UpstreamConnection>> result;
+  if (attempt.index() == 0) result.emplace(std::move(std::get<0>(attempt)));
+  if (!result || !result->is_ok()) {
+    std::string why =
+        result ? result->status().message() : "no answer within " + seconds_text(timeout);
+    log::warn("session", "connection ", connection_->name, ": ", why);
+    auto report = fatal("08001",
+                        "sluice: cannot connect to the database of connection \"" +
+                            connection_->name + "\": " + why,
+                        "The database may be down or unreachable; the gateway keeps "
+                        "running, retry later.");
+    co_await send_fatal(report);
+    co_return false;
+  }
+  UpstreamConnection& up = result->value();
+  upstream_ = std::move(up.stream);
+  upstream_key_ = up.key;
+  upstream_endpoint_ = up.endpoint;
+  upstream_params_ = std::move(up.parameters);
+  if (!up.pending.empty()) upstream_in_.append({up.pending.data(), up.pending.size()});
+
+  auto reg = svc_.registry.add(shared_from_this(), client_->socket().get_executor(),
+                               info_.session_id, info_.grant_id);
+  client_key_ = reg.key;
+  registered_ = true;
+
+  store::SessionRecord rec;
+  rec.id = info_.session_id;
+  rec.node = svc_.node_name;
+  rec.grant_id = info_.grant_id;
+  rec.identity = info_.identity;
+  rec.connection = info_.connection;
+  rec.protocol = "postgres";
+  rec.client_address = info_.client_address;
+  rec.application = info_.application;
+  rec.tls = info_.tls;
+  rec.started_at = now_ms();
+  auto insert = [this, rec] { return svc_.store.insert_session(rec); };
+  auto stored = co_await run_blocking(svc_.blocking, insert);
+  if (!stored->is_ok()) {
+    log::error("session", "cannot record session ", rec.id, ": ", stored->message());
+    auto report = fatal("08006",
+                        "sluice: the gateway cannot record this session (state "
+                        "store unavailable), so it does not open it");
+    co_await send_fatal(report);
+    co_return false;
+  }
+
+  std::string out;
+  for (const auto& [k, v] : upstream_params_) wire::append_parameter_status(out, k, v);
+  wire::append_backend_key_data(out, client_key_);
+  wire::append_ready_for_query(out, 'I');
+  if (!co_await write_client(out)) co_return false;
+  if (svc_.draining.load()) draining_ = true;
+  co_return true;
+}
+
+// ---- relay -----------------------------------------------------------------------------------
+
+awaitable<void> PgSession::relay() {
+  RelayLimits limits;
+  limits.frames.max_message_bytes = svc_.config.limits.max_message_bytes;
+  relay_ = std::make_unique<PgRelay>(info_, svc_.pipeline, limits);
+  last_client_activity_ = Clock::now();
+  loops_running_ = 2;
+  if (draining_) request_drain();
+  co_await (client_to_server() && server_to_client() && supervise());
+}
+
+awaitable<void> PgSession::client_to_server() {
+  while (!ended_) {
+    auto step = relay_->on_client_bytes(client_in_.data());
+    OutputBuffer& out = relay_->upstream_output();
+    if (!out.empty()) {
+      auto [ec, n] = co_await upstream_->write(out.segments());
+      out.clear();
+      if (ec) {
+        upstream_broken_ = true;
+        end(EndReason::upstream_error,
+            fatal("08006", "sluice: lost the connection to the database: " + ec.message()));
+        break;
+      }
+    }
+    client_in_.consume(step.consumed);
+    if (ended_) break;
+    bool read_more = true;
+    switch (step.next) {
+      case PgRelay::ClientNext::hold: {
+        auto d = co_await wait_hold(step.hold);
+        if (d) relay_->resolve_hold(std::move(*d));
+        read_more = false;
+        break;
+      }
+      case PgRelay::ClientNext::barrier:
+        while (relay_->barrier_active() && !ended_) {
+          barrier_.expires_at(Clock::time_point::max());
+          co_await barrier_.async_wait(use_nothrow);
+        }
+        read_more = false;
+        break;
+      case PgRelay::ClientNext::terminate:
+        end(EndReason::client_closed);
+        break;
+      case PgRelay::ClientNext::fatal:
+        end(EndReason::client_error, relay_->fatal_report());
+        break;
+      case PgRelay::ClientNext::need_more:
+        break;
+    }
+    if (ended_) break;
+    if (!read_more) continue;
+    if (draining_ && relay_->idle()) {
+      request_drain();
+      break;
+    }
+    if (!client_in_.reserve(std::max(step.need, client_in_.size() + 1))) {
+      end(EndReason::client_error, fatal("54000", "sluice: message too large"));
+      break;
+    }
+    auto [ec, n] = co_await client_->read_some(client_in_.free_space());
+    if (ec) {
+      end(ec == asio::error::eof ? EndReason::client_closed : EndReason::client_error);
+      break;
+    }
+    client_in_.commit(n);
+    last_client_activity_ = Clock::now();
+  }
+  if (--loops_running_ == 0) wake_.cancel();
+}
+
+awaitable<void> PgSession::server_to_client() {
+  bool server_closing = false;
+  while (!ended_) {
+    auto step = relay_->on_server_bytes(upstream_in_.data());
+    OutputBuffer& out = relay_->client_output();
+    if (!out.empty()) {
+      bool ok = co_await write_client(out.segments());
+      out.clear();
+      if (!ok) {
+        end(EndReason::client_error);
+        break;
+      }
+    }
+    upstream_in_.consume(step.consumed);
+    server_closing |= step.server_closing;
+    if (step.cancel_upstream) request_cancel();
+    if (step.barrier_released) barrier_.cancel();
+    if (step.fatal) {
+      end(EndReason::upstream_error, relay_->fatal_report());
+      break;
+    }
+    // The supervisor arms the idle-in-transaction deadline only when it sees the session idle
+    // in a transaction; tell it whenever that becomes true and it has not armed it.
+    char tx = relay_->transaction_status();
+    if (tx != last_tx_status_ || (!idle_armed_ && (tx == 'T' || tx == 'E') && relay_->idle())) {
+      last_tx_status_ = tx;
+      poke_supervisor();
+    }
+    if (draining_ && relay_->idle()) {
+      request_drain();
+      break;
+    }
+    if (ended_) break;
+    if (!upstream_in_.reserve(std::max(step.need, upstream_in_.size() + 1))) {
+      end(EndReason::upstream_error, fatal("08P01", "sluice: server message too large"));
+      break;
+    }
+    auto [ec, n] = co_await upstream_->read_some(upstream_in_.free_space());
+    if (ec) {
+      if (!ended_) {
+        upstream_broken_ = true;
+        if (server_closing) {
+          end(EndReason::upstream_closed);  // the server's own FATAL was passed on
+        } else {
+          end(EndReason::upstream_closed,
+              fatal("08006", "sluice: the database closed the connection",
+                    "The database may have restarted; reconnect."));
+        }
+      }
+      break;
+    }
+    upstream_in_.commit(n);
+  }
+  if (--loops_running_ == 0) wake_.cancel();
+}
+
+awaitable<void> PgSession::supervise() {
+  const auto idle_limit = svc_.config.limits.idle_in_transaction_timeout;
+  const auto expiry = grant_deadline();
+  auto idle_in_tx = [&] {
+    char tx = relay_->transaction_status();
+    return relay_->idle() && (tx == 'T' || tx == 'E');
+  };
+  while (!ended_) {
+    auto deadline = expiry;
+    idle_armed_ = idle_in_tx();
+    if (idle_armed_) deadline = std::min(deadline, last_client_activity_ + idle_limit);
+    wake_.expires_at(deadline);
+    co_await wake_.async_wait(use_nothrow);
+    if (ended_) break;
+    auto now = Clock::now();
+    if (now >= expiry) {
+      end(EndReason::grant_expired,
+          fatal("57P01",
+                "sluice: the access window of grant " + info_.grant_id + " ended at " +
+                    format_utc(info_.grant_expires_at_ms) + "; the session was closed",
+                kNewGrantHint));
+    } else if (idle_in_tx() && now >= last_client_activity_ + idle_limit) {
+      end(EndReason::idle_in_transaction,
+          fatal("25P03",
+                "sluice: the session was idle in a transaction for more than " +
+                    seconds_text(idle_limit) + "; the transaction was rolled back",
+                "Commit or roll back promptly (limits.idle_in_transaction_timeout)."));
+    }
+  }
+  // Let the loops stop on a message boundary; then cut whatever still blocks them (a client
+  // that does not read, a server that does not answer).
+  if (loops_running_ > 0) {
+    wake_.expires_after(std::chrono::seconds(2));
+    co_await wake_.async_wait(use_nothrow);
+    if (loops_running_ > 0) {
+      client_broken_ = true;
+      upstream_broken_ = true;
+      client_->close();
+      upstream_->close();
+    }
+  }
+}
+
+awaitable<std::optional<hook::Decision>> PgSession::wait_hold(std::shared_ptr<hook::Hold> hold) {
+  if (!hold) co_return std::nullopt;
+  std::string out;
+  wire::ErrorReport notice;
+  notice.severity = "NOTICE";
+  notice.sqlstate = "00000";
+  notice.message = hold->notice();
+  wire::append_error(out, notice, wire::be::kNoticeResponse);
+  co_await write_client(out);
+
+  struct Slot {
+    std::optional<hook::Decision> decision;
+  };
+  auto slot = std::make_shared<Slot>();
+  auto ex = client_->socket().get_executor();
+  std::weak_ptr<PgSession> weak = weak_from_this();
+  active_hold_ = hold;
+  hold->wait([slot, ex, weak](hook::Decision d) {
+    asio::post(ex, [slot, weak, d = std::move(d)]() mutable {
+      slot->decision = std::move(d);
+      if (auto self = weak.lock()) self->hold_wake_.cancel();
+    });
+  });
+  while (!slot->decision && !ended_) {
+    hold_wake_.expires_at(Clock::time_point::max());
+    co_await hold_wake_.async_wait(use_nothrow);
+  }
+  active_hold_.reset();
+  if (!slot->decision) {
+    hold->cancel();
+    co_return std::nullopt;
+  }
+  co_return std::move(slot->decision);
+}
+
+awaitable<void> refuse_connection(tcp::socket socket, wire::ErrorReport e) {
+  std::string out;
+  wire::append_error(out, e);
+  co_await asio::async_write(socket, asio::buffer(out), use_nothrow);
+  error_code ignored;
+  socket.shutdown(tcp::socket::shutdown_both, ignored);
+  socket.close(ignored);
+}
+
+}  // namespace sluice::session::pg

@@ -1,0 +1,166 @@
+"""Session lifetime: upstream outages, token expiry, revocation, cancel, drain, idle timeouts."""
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import psycopg
+import pytest
+
+from harness import Gateway, PgServer, RawClient, psql
+
+
+def upstream_backends(pg, identity):
+    rows = pg.sql("select count(*) from pg_stat_activity where application_name like "
+                  f"'{identity}/%' or application_name = '{identity}'")
+    return rows[0][0]
+
+
+def test_upstream_down_then_back():
+    pg = PgServer("outage").init().start().setup_shop()
+    gw = Gateway(pg, limits={"upstream_connect_timeout": "2s"}).start()
+    try:
+        token = gw.issue("alice")
+        assert psql(gw.dsn(token), "select 1", check=True).stdout.strip() == "1"
+        pg.stop()
+        p = psql(gw.dsn(token), "select 1")
+        assert p.returncode != 0
+        assert 'sluice: cannot connect to the database of connection "shop"' in p.stderr, p.stderr
+        raw = RawClient(gw.port)
+        err = raw.login(token)
+        raw.close()
+        assert err["C"] == "08001" and err["S"] == "FATAL", err
+        pg.start()
+        assert psql(gw.dsn(token), "select 2", check=True).stdout.strip() == "2"
+    finally:
+        gw.destroy()
+        pg.destroy()
+
+
+def test_token_expiry_ends_a_live_session_mid_transaction(gateway, pg):
+    pg.sql("create table if not exists expiry_probe(a int); "
+           "grant all on expiry_probe to sluice_agent", db="shop")
+    token = gateway.issue("gina", ttl="3s", access="write")
+    c = psycopg.connect(gateway.dsn(token, "gina", application_name="expiry"))
+    c.execute("insert into expiry_probe values (42)")  # in an open transaction
+    assert upstream_backends(pg, "gina") == 1
+    time.sleep(3.6)
+    # The gateway ended the session at expiry, without waiting for the client: the upstream
+    # backend is gone and its transaction rolled back.
+    assert upstream_backends(pg, "gina") == 0
+    assert pg.sql("select count(*) from expiry_probe where a = 42", db="shop")[0][0] == 0
+    with pytest.raises(psycopg.OperationalError) as e:
+        c.execute("select 1")
+    assert "access window of grant" in str(e.value)
+    c.close()
+
+
+def test_token_expiry_during_interactive_psql(gateway):
+    token = gateway.issue("hank", ttl="2s")
+    p = subprocess.Popen(["psql", "-X", "-At", gateway.dsn(token, "hank")], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p.stdin.write("select 'before';\n")
+    p.stdin.flush()
+    time.sleep(2.5)
+    out, err = p.communicate("select 'after';\n", timeout=10)
+    assert "before" in out and "after" not in out, out
+    assert "sluice: the access window of grant" in err, err
+
+
+def test_revoke_ends_a_live_session_within_a_second(gateway, pg):
+    token = gateway.issue("ivan")
+    gid = gateway.grant_id_of("ivan")
+    result = {}
+
+    def run():
+        try:
+            with psycopg.connect(gateway.dsn(token, "ivan")) as c:
+                c.execute("select pg_sleep(20)")
+        except psycopg.Error as e:
+            result["error"] = str(e)
+            result["at"] = time.time()
+
+    t = threading.Thread(target=run)
+    t.start()
+    time.sleep(0.8)
+    revoked_at = time.time()
+    gateway.cli("grants", "revoke", gid)
+    t.join(10)
+    assert "was revoked" in result.get("error", ""), result
+    assert result["at"] - revoked_at < 1.0, result["at"] - revoked_at
+    # The running statement was cancelled upstream, not left to run for 20 seconds.
+    time.sleep(0.3)
+    assert upstream_backends(pg, "ivan") == 0
+
+
+def test_cancel_request_cancels_pg_sleep(gateway, token):
+    with psycopg.connect(gateway.dsn(token)) as c:
+        timer = threading.Timer(0.5, c.cancel)
+        timer.start()
+        started = time.time()
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            c.execute("select pg_sleep(10)")
+        assert time.time() - started < 5
+        c.rollback()
+        assert c.execute("select 'usable'").fetchone()[0] == "usable"
+
+
+def test_a_cancel_with_the_wrong_key_does_nothing(gateway, token):
+    with psycopg.connect(gateway.dsn(token), autocommit=True) as c:
+        info = c.pgconn.backend_pid
+        # Forge a CancelRequest with the right pid but a wrong secret.
+        import socket
+        import struct
+        s = socket.create_connection(("127.0.0.1", gateway.port))
+        s.sendall(struct.pack("!iiii", 16, 80877102, info, 12345))
+        s.close()
+        assert c.execute("select pg_sleep(0.3), 'not cancelled'").fetchone()[1] == "not cancelled"
+
+
+def test_idle_in_transaction_timeout(pg):
+    gw = Gateway(pg, limits={"idle_in_transaction_timeout": "1s"}).start()
+    try:
+        token = gw.issue("judy")
+        c = psycopg.connect(gw.dsn(token, "judy"))
+        # Regression: statements that follow each other inside a transaction used to leave the
+        # idle deadline unarmed when the next one arrived before the supervisor ran.
+        for i in range(20):
+            c.execute("select %s", (i,))  # the first opens a transaction
+        time.sleep(1.6)
+        with pytest.raises(psycopg.OperationalError) as e:
+            c.execute("select 2")
+        assert "idle in a transaction" in str(e.value)
+        # Outside a transaction, idling is fine.
+        c2 = psycopg.connect(gw.dsn(token, "judy"), autocommit=True)
+        time.sleep(1.5)
+        assert c2.execute("select 3").fetchone()[0] == 3
+        c2.close()
+    finally:
+        gw.destroy()
+
+
+def test_sigterm_drains(pg):
+    gw = Gateway(pg).start()
+    token = gw.issue("kim")
+    result = {}
+
+    def long_statement():
+        with psycopg.connect(gw.dsn(token, "kim"), autocommit=True) as c:
+            result["value"] = c.execute("select pg_sleep(1.5), 'finished'").fetchone()[1]
+
+    idle = psycopg.connect(gw.dsn(token, "kim"), autocommit=True)
+    t = threading.Thread(target=long_statement)
+    t.start()
+    time.sleep(0.5)
+    gw.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    # No new sessions while draining.
+    assert psql(gw.dsn(token, "kim"), "select 1").returncode != 0
+    t.join(10)
+    assert result.get("value") == "finished"  # the running statement finished
+    assert gw.proc.wait(10) == 0
+    with pytest.raises(psycopg.OperationalError):
+        idle.execute("select 1")
+    idle.close()
+    gw.destroy()
