@@ -43,7 +43,7 @@ def wait_for_port(port, timeout=20.0):
 class PgServer:
     """A throwaway PostgreSQL 15 cluster."""
 
-    def __init__(self, name="pg", ssl=False):
+    def __init__(self, name="pg", ssl=False, listen="127.0.0.1"):
         self.dir = tempfile.mkdtemp(prefix=f"sluice-{name}-")
         pw = pwd.getpwnam("postgres")
         os.chown(self.dir, pw.pw_uid, pw.pw_gid)
@@ -51,6 +51,7 @@ class PgServer:
         self.data = os.path.join(self.dir, "data")
         self.port = free_port()
         self.ssl = ssl
+        self.listen = listen
         self.started = False
 
     def _as_postgres(self, args, **kw):
@@ -76,7 +77,7 @@ class PgServer:
     def start(self):
         self._as_postgres([f"{PG_BIN}/pg_ctl", "-D", self.data, "-w", "-l",
                            os.path.join(self.dir, "log"), "-o",
-                           f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1",
+                           f"-p {self.port} -k {self.dir} -c listen_addresses={self.listen}",
                            "start"])
         self.started = True
         return self
@@ -349,3 +350,45 @@ class RawClient:
 
     def close(self):
         self.sock.close()
+
+
+def make_certs(directory, names=("localhost",), ips=("127.0.0.1",), prefix="server"):
+    """A throwaway CA and a server certificate for `names` and `ips`, via the openssl CLI.
+    Returns (ca_cert, cert, key) paths."""
+    ca_key = os.path.join(directory, "ca.key")
+    ca_crt = os.path.join(directory, "ca.crt")
+    if not os.path.exists(ca_crt):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=Sluice Test CA", "-keyout", ca_key, "-out", ca_crt],
+                       check=True, capture_output=True)
+    key = os.path.join(directory, f"{prefix}.key")
+    csr = os.path.join(directory, f"{prefix}.csr")
+    crt = os.path.join(directory, f"{prefix}.crt")
+    ext = os.path.join(directory, f"{prefix}.ext")
+    san = ",".join([f"DNS:{n}" for n in names] + [f"IP:{i}" for i in ips])
+    with open(ext, "w") as f:
+        f.write(f"subjectAltName={san}\nbasicConstraints=CA:FALSE\n")
+    subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj",
+                    f"/CN={names[0]}", "-keyout", key, "-out", csr], check=True,
+                   capture_output=True)
+    subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key,
+                    "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", crt], check=True,
+                   capture_output=True)
+    os.chmod(key, 0o600)
+    return ca_crt, crt, key
+
+
+def nonloopback_ipv4():
+    """A local IPv4 address that is not loopback, so tests can exercise rules that depend on
+    it. Uses an existing interface, or adds a dummy one (the tests run as root)."""
+    out = subprocess.run(["ip", "-4", "-o", "addr", "show", "scope", "global"],
+                         capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        parts = line.split()
+        addr = parts[parts.index("inet") + 1].split("/")[0]
+        return addr
+    subprocess.run(["ip", "link", "add", "sluicetest0", "type", "dummy"], capture_output=True)
+    subprocess.run(["ip", "addr", "add", "10.213.0.1/32", "dev", "sluicetest0"],
+                   capture_output=True)
+    subprocess.run(["ip", "link", "set", "sluicetest0", "up"], capture_output=True)
+    return "10.213.0.1"
