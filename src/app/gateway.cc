@@ -12,7 +12,9 @@ namespace sluice::app {
 using namespace sluice::net;
 
 struct Gateway::Worker {
-  asio::io_context io{1};
+  // One thread runs each io_context and a session's sockets are only used from that thread,
+  // so per-socket locking is skipped; posting from other threads stays locked.
+  asio::io_context io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::unique_ptr<tcp::acceptor> acceptor;
   std::thread thread;
 };

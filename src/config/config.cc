@@ -177,7 +177,7 @@ class Reader {
   std::filesystem::path resolve(const std::string& p) const {
     std::filesystem::path path(p);
     if (path.is_absolute()) return path;
-    return source_.parent_path() / path;
+    return (source_.parent_path() / path).lexically_normal();
   }
 
   static std::string join(const std::string& a, const std::string& b) {

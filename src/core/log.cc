@@ -1,10 +1,10 @@
 #include "core/log.h"
 
 #include <atomic>
-#include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <mutex>
+
+#include "core/time.h"
 
 namespace sluice::log {
 namespace {
@@ -48,15 +48,7 @@ bool parse_level(std::string_view t, Level& out) {
 }
 
 void write(Level l, std::string_view component, std::string_view text) {
-  using namespace std::chrono;
-  auto now = system_clock::now();
-  std::time_t secs = system_clock::to_time_t(now);
-  auto ms = duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char stamp[40];
-  std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  std::string stamp = format_utc(now_ms());
   std::string line;
   line.reserve(64 + text.size());
   line.append(stamp).append(" ").append(level_name(l)).append(" ");

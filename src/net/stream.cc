@@ -2,25 +2,6 @@
 
 namespace sluice::net {
 
-awaitable<std::tuple<error_code, std::size_t>> Stream::read_some(std::span<std::uint8_t> into) {
-  auto buf = asio::buffer(into.data(), into.size());
-  auto token = asio::bind_cancellation_slot(read_cancel_.slot(), use_nothrow);
-  if (tls_) co_return co_await ssl_.async_read_some(buf, token);
-  co_return co_await ssl_.next_layer().async_read_some(buf, token);
-}
-
-awaitable<std::tuple<error_code, std::size_t>> Stream::write(std::span<const Bytes> segments) {
-  gather_.clear();
-  for (auto s : segments) gather_.emplace_back(s.data(), s.size());
-  if (tls_) co_return co_await asio::async_write(ssl_, gather_, use_nothrow);
-  co_return co_await asio::async_write(ssl_.next_layer(), gather_, use_nothrow);
-}
-
-awaitable<std::tuple<error_code, std::size_t>> Stream::write(Bytes bytes) {
-  Bytes one[1] = {bytes};
-  co_return co_await write(std::span<const Bytes>(one));
-}
-
 awaitable<error_code> Stream::handshake(bool server) {
   auto [ec] = co_await ssl_.async_handshake(
       server ? ssl::stream_base::server : ssl::stream_base::client, use_nothrow);

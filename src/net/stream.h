@@ -1,9 +1,7 @@
 // Stream: one TCP connection that may have been upgraded to TLS.
 //
 // PostgreSQL negotiates TLS in-band (SSLRequest), so a connection starts plain and may switch;
-// Stream hides which it is from the relay. Reads can be cancelled on their own (a session
-// ending stops reading at once but lets a write in progress finish on a message boundary).
-// Used from one strand (the session's thread) only.
+// Stream hides which it is from the relay. Used from one thread (the session's) only.
 #pragma once
 
 #include <span>
@@ -22,21 +20,55 @@ class Stream {
   ssl::stream<tcp::socket>& tls_stream() { return ssl_; }
   bool tls() const { return tls_; }
 
-  awaitable<std::tuple<error_code, std::size_t>> read_some(std::span<std::uint8_t> into);
-  awaitable<std::tuple<error_code, std::size_t>> write(std::span<const Bytes> segments);
-  awaitable<std::tuple<error_code, std::size_t>> write(Bytes bytes);
+  // Initiating functions (no coroutine frame of their own): `co_await s.read_some(buf)`
+  // yields (error_code, bytes).
+  auto read_some(std::span<std::uint8_t> into) {
+    auto buf = asio::buffer(into.data(), into.size());
+    return asio::async_initiate<decltype(use_nothrow), void(error_code, std::size_t)>(
+        [this, buf](auto handler) {
+          if (tls_) {
+            ssl_.async_read_some(buf, std::move(handler));
+          } else {
+            ssl_.next_layer().async_read_some(buf, std::move(handler));
+          }
+        },
+        use_nothrow);
+  }
+  // Writes every segment; one gathered write. The segments must stay valid until it completes.
+  auto write(std::span<const Bytes> segments) {
+    gather_.clear();
+    for (auto s : segments) gather_.emplace_back(s.data(), s.size());
+    return asio::async_initiate<decltype(use_nothrow), void(error_code, std::size_t)>(
+        [this](auto handler) {
+          if (tls_) {
+            asio::async_write(ssl_, gather_, std::move(handler));
+          } else {
+            asio::async_write(ssl_.next_layer(), gather_, std::move(handler));
+          }
+        },
+        use_nothrow);
+  }
+  auto write(Bytes bytes) {
+    one_[0] = bytes;
+    return write(std::span<const Bytes>(one_));
+  }
 
   // Switches to TLS; `server` chooses the side.
   awaitable<error_code> handshake(bool server);
 
-  void cancel_read() { read_cancel_.emit(asio::cancellation_type::terminal); }
+  // Cancels every operation in progress (reads and writes). Used when a session ends; a
+  // write cut short leaves the stream mid-message, which the caller must account for.
+  void cancel() {
+    error_code ignored;
+    ssl_.next_layer().cancel(ignored);
+  }
   void close();
 
  private:
   ssl::stream<tcp::socket> ssl_;
   bool tls_ = false;
-  asio::cancellation_signal read_cancel_;
   std::vector<asio::const_buffer> gather_;
+  Bytes one_[1];
 };
 
 // True for 127.0.0.0/8, ::1 and IPv4-mapped loopback.

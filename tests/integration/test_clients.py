@@ -114,3 +114,22 @@ def test_pgbench_init_and_run(gateway, pg):
         assert "number of transactions actually processed: 800/800" in run.stdout, run.stdout
     # The data really is in the upstream database.
     assert pg.sql("select count(*) from pgbench_accounts", db="shop")[0][0] == 100000
+
+
+def test_listen_notify_and_notices_are_relayed(gateway, token):
+    with psycopg.connect(gateway.dsn(token), autocommit=True) as listener, \
+            psycopg.connect(gateway.dsn(token), autocommit=True) as sender:
+        listener.execute("listen sluice_test")
+        notices = []
+        sender.add_notice_handler(lambda d: notices.append(d.message_primary))
+        sender.execute("do $$ begin raise notice 'hello from the server'; end $$")
+        sender.execute("notify sluice_test, 'payload-1'")
+        import threading
+        received = []
+        t = threading.Thread(target=lambda: received.append(next(listener.notifies())),
+                             daemon=True)
+        t.start()
+        t.join(5)
+        assert received, "no notification arrived through the gateway"
+        assert (received[0].channel, received[0].payload) == ("sluice_test", "payload-1")
+        assert notices == ["hello from the server"]

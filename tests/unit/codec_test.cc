@@ -93,9 +93,11 @@ TEST(Frontend, ParseBindExecuteRoundTrip) {
   ASSERT_TRUE(bm);
   EXPECT_EQ(bm->portal, "portal");
   EXPECT_EQ(bm->statement, "s1");
-  ASSERT_EQ(bm->params.size(), 2u);
-  EXPECT_EQ(*bm->params[0], "42");
-  EXPECT_EQ(*bm->params[1], "");
+  std::vector<std::optional<std::string_view>> params;
+  bm->decode_params(params);
+  ASSERT_EQ(params.size(), 2u);
+  EXPECT_EQ(*params[0], "42");
+  EXPECT_EQ(*params[1], "");
 
   std::string e = execute("portal", 10);
   auto em = parse_execute(decode_frontend(as_bytes(e), {}).frame.body);
@@ -108,8 +110,10 @@ TEST(Frontend, BindWithNullAndTruncatedParameters) {
   std::string body("\0s\0\0\0\0\x01\xff\xff\xff\xff\0\0", 13);  // one NULL parameter
   auto bm = parse_bind(as_bytes(body));
   ASSERT_TRUE(bm);
-  ASSERT_EQ(bm->params.size(), 1u);
-  EXPECT_FALSE(bm->params[0].has_value());
+  std::vector<std::optional<std::string_view>> params;
+  bm->decode_params(params);
+  ASSERT_EQ(params.size(), 1u);
+  EXPECT_FALSE(params[0].has_value());
   std::string truncated(
       "\0s\0\0\0\0\x01\0\0\0\x09"
       "abc",

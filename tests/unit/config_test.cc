@@ -26,7 +26,7 @@ TEST(Config, ParsesTheDocumentedKeys) {
   setenv("SLUICE_TEST_PW", "s3cret", 1);
   auto c = parse_config(kGood, "/etc/sluice/sluice.yaml");
   ASSERT_TRUE(c.is_ok()) << c.status().message();
-  EXPECT_EQ(c->data_dir, "/etc/sluice/./state");
+  EXPECT_EQ(c->data_dir, "/etc/sluice/state");
   EXPECT_EQ(c->listen_postgres->port, 15432);
   EXPECT_EQ(c->limits.handshake_timeout, Duration(5000));
   EXPECT_EQ(c->limits.max_message_bytes, 8u << 20);

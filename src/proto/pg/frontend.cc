@@ -66,26 +66,43 @@ std::optional<BindMsg> parse_bind(Bytes body) {
   BindMsg m;
   m.portal = r.cstr();
   m.statement = r.cstr();
-  std::int16_t nformats = r.i16();
-  if (nformats < 0) return std::nullopt;
-  for (int i = 0; i < nformats && r.ok(); ++i) m.param_formats.push_back(r.i16());
-  std::int16_t nparams = r.i16();
-  if (nparams < 0) return std::nullopt;
-  for (int i = 0; i < nparams && r.ok(); ++i) {
+  m.param_format_count = r.i16();
+  if (m.param_format_count < 0) return std::nullopt;
+  m.param_formats = r.bytes(static_cast<std::size_t>(m.param_format_count) * 2);
+  m.param_count = r.i16();
+  if (m.param_count < 0 || !r.ok()) return std::nullopt;
+  const std::size_t params_start = body.size() - r.remaining();
+  for (int i = 0; i < m.param_count && r.ok(); ++i) {
     std::int32_t len = r.i32();
-    if (len == -1) {
-      m.params.emplace_back(std::nullopt);
-    } else if (len < 0) {
-      return std::nullopt;
-    } else {
-      m.params.emplace_back(as_chars(r.bytes(static_cast<std::size_t>(len))));
-    }
+    if (len < -1) return std::nullopt;
+    if (len > 0) r.bytes(static_cast<std::size_t>(len));
   }
-  std::int16_t nresult = r.i16();
-  if (nresult < 0) return std::nullopt;
-  for (int i = 0; i < nresult && r.ok(); ++i) m.result_formats.push_back(r.i16());
+  if (!r.ok()) return std::nullopt;
+  m.params = body.subspan(params_start, body.size() - r.remaining() - params_start);
+  m.result_format_count = r.i16();
+  if (m.result_format_count < 0) return std::nullopt;
+  m.result_formats = r.bytes(static_cast<std::size_t>(m.result_format_count) * 2);
   if (!r.done()) return std::nullopt;
   return m;
+}
+
+void BindMsg::decode_params(std::vector<std::optional<std::string_view>>& out) const {
+  BodyReader r(params);
+  for (int i = 0; i < param_count; ++i) {
+    std::int32_t len = r.i32();
+    if (len < 0) {
+      out.emplace_back(std::nullopt);
+    } else {
+      out.emplace_back(as_chars(r.bytes(static_cast<std::size_t>(len))));
+    }
+  }
+}
+
+std::int16_t BindMsg::result_format(std::size_t i) const {
+  if (result_format_count == 0) return 0;
+  if (result_format_count == 1) i = 0;
+  if (i >= static_cast<std::size_t>(result_format_count)) return 0;
+  return static_cast<std::int16_t>(load_be16(result_formats.data() + 2 * i));
 }
 
 std::optional<DescribeMsg> parse_describe(Bytes body) {

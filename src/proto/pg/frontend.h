@@ -44,12 +44,20 @@ struct ParseMsg {
 };
 std::optional<ParseMsg> parse_parse(Bytes body);
 
+// Bind, validated in place: nothing is copied or allocated. Parameters are decoded on demand.
 struct BindMsg {
   std::string_view portal;
   std::string_view statement;
-  std::vector<std::int16_t> param_formats;
-  std::vector<std::optional<std::string_view>> params;  // nullopt is SQL NULL
-  std::vector<std::int16_t> result_formats;
+  std::int16_t param_format_count = 0;
+  Bytes param_formats;  // param_format_count big-endian int16 codes
+  std::int16_t param_count = 0;
+  Bytes params;  // param_count (int32 length, bytes) pairs; length -1 is NULL
+  std::int16_t result_format_count = 0;
+  Bytes result_formats;  // result_format_count big-endian int16 codes
+
+  // Appends the parameters to `out` (nullopt is SQL NULL).
+  void decode_params(std::vector<std::optional<std::string_view>>& out) const;
+  std::int16_t result_format(std::size_t i) const;
 };
 std::optional<BindMsg> parse_bind(Bytes body);
 

@@ -130,8 +130,13 @@ void PgSession::end(EndReason reason, std::optional<wire::ErrorReport> message) 
     request_cancel();
   ended_ = reason;
   end_message_ = std::move(message);
-  if (client_) client_->cancel_read();
-  if (upstream_) upstream_->cancel_read();
+  // The client's pending read returns end-of-file while a write in progress may still finish
+  // on a message boundary, so the FATAL that says why can follow it. Everything upstream stops.
+  if (client_) {
+    error_code ignored;
+    client_->socket().shutdown(tcp::socket::shutdown_receive, ignored);
+  }
+  if (upstream_) upstream_->cancel();
   barrier_.cancel();
   hold_wake_.cancel();
   wake_.cancel();
@@ -166,14 +171,16 @@ Clock::time_point PgSession::grant_deadline() const {
 
 awaitable<bool> PgSession::write_client(std::span<const Bytes> segments) {
   while (client_writing_) {
+    ++write_waiters_;
     write_turn_.expires_at(Clock::time_point::max());
     co_await write_turn_.async_wait(use_nothrow);
+    --write_waiters_;
   }
   if (client_broken_) co_return false;
   client_writing_ = true;
   auto [ec, n] = co_await client_->write(segments);
   client_writing_ = false;
-  write_turn_.cancel();
+  if (write_waiters_ > 0) write_turn_.cancel();
   if (ec) client_broken_ = true;
   co_return !ec;
 }
@@ -585,9 +592,33 @@ awaitable<void> PgSession::relay() {
   limits.frames.max_message_bytes = svc_.config.limits.max_message_bytes;
   relay_ = std::make_unique<PgRelay>(info_, svc_.pipeline, limits);
   last_client_activity_ = Clock::now();
-  loops_running_ = 2;
   if (draining_) request_drain();
-  co_await (client_to_server() && server_to_client() && supervise());
+  // Three coroutines on this session's thread; this one waits for all of them. They are
+  // spawned rather than joined with awaitable operators, whose per-branch cancellation slots
+  // cost an allocation on every I/O operation.
+  auto ex = client_->socket().get_executor();
+  int running = 3;
+  asio::steady_timer all_done(ex);
+  auto finished = [this, &running, &all_done](std::exception_ptr e) {
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        log::error("session", info_.session_id, ": internal error: ", ex.what());
+      }
+      end(EndReason::client_error,
+          fatal("XX000", "sluice: internal error; the session was closed"));
+    }
+    if (--running == 0) all_done.cancel();
+  };
+  io_loops_running_ = 2;
+  asio::co_spawn(ex, client_to_server(), finished);
+  asio::co_spawn(ex, server_to_client(), finished);
+  asio::co_spawn(ex, supervise(), finished);
+  while (running > 0) {
+    all_done.expires_at(Clock::time_point::max());
+    co_await all_done.async_wait(use_nothrow);
+  }
 }
 
 awaitable<void> PgSession::client_to_server() {
@@ -648,7 +679,7 @@ awaitable<void> PgSession::client_to_server() {
     client_in_.commit(n);
     last_client_activity_ = Clock::now();
   }
-  if (--loops_running_ == 0) wake_.cancel();
+  if (--io_loops_running_ == 0) wake_.cancel();
 }
 
 awaitable<void> PgSession::server_to_client() {
@@ -657,7 +688,18 @@ awaitable<void> PgSession::server_to_client() {
     auto step = relay_->on_server_bytes(upstream_in_.data());
     OutputBuffer& out = relay_->client_output();
     if (!out.empty()) {
-      bool ok = co_await write_client(out.segments());
+      bool ok;
+      if (!client_writing_ && !client_broken_) {
+        // The common case, without write_client's coroutine frame.
+        client_writing_ = true;
+        auto [ec, n] = co_await client_->write(out.segments());
+        client_writing_ = false;
+        if (write_waiters_ > 0) write_turn_.cancel();
+        if (ec) client_broken_ = true;
+        ok = !ec;
+      } else {
+        ok = co_await write_client(out.segments());
+      }
       out.clear();
       if (!ok) {
         end(EndReason::client_error);
@@ -704,7 +746,7 @@ awaitable<void> PgSession::server_to_client() {
     }
     upstream_in_.commit(n);
   }
-  if (--loops_running_ == 0) wake_.cancel();
+  if (--io_loops_running_ == 0) wake_.cancel();
 }
 
 awaitable<void> PgSession::supervise() {
@@ -738,10 +780,10 @@ awaitable<void> PgSession::supervise() {
   }
   // Let the loops stop on a message boundary; then cut whatever still blocks them (a client
   // that does not read, a server that does not answer).
-  if (loops_running_ > 0) {
+  if (io_loops_running_ > 0) {
     wake_.expires_after(std::chrono::seconds(2));
     co_await wake_.async_wait(use_nothrow);
-    if (loops_running_ > 0) {
+    if (io_loops_running_ > 0) {
       client_broken_ = true;
       upstream_broken_ = true;
       client_->close();

@@ -81,9 +81,10 @@ class PgSession final : public SessionControl, public std::enable_shared_from_th
   std::optional<sluice::pg::ErrorReport> end_message_;
   bool draining_ = false;
   bool client_writing_ = false;
+  int write_waiters_ = 0;
   bool client_broken_ = false;  // a write failed or was cut: nothing more can be sent
   bool upstream_broken_ = false;
-  int loops_running_ = 0;
+  int io_loops_running_ = 0;  // client_to_server and server_to_client
   char last_tx_status_ = 'I';
   bool idle_armed_ = false;  // the supervisor's deadline includes the idle-in-transaction limit
   std::chrono::steady_clock::time_point last_client_activity_;

@@ -248,9 +248,11 @@ PgRelay::Handled PgRelay::on_bind(const Frame& f, const std::uint8_t* raw) {
   }
   auto portal = std::make_shared<Portal>();
   portal->stmt = stmt;
-  if (!pipeline_.empty()) {
-    portal->params.reserve(m->params.size());
-    for (const auto& p : m->params)
+  if (!pipeline_.empty() && m->param_count > 0) {
+    std::vector<std::optional<std::string_view>> views;
+    m->decode_params(views);
+    portal->params.reserve(views.size());
+    for (const auto& p : views)
       portal->params.emplace_back(p ? std::optional<std::string>(std::string(*p)) : std::nullopt);
   }
   to_server_.pass(raw, f.wire_size());
@@ -300,8 +302,11 @@ PgRelay::Handled PgRelay::on_execute(const Frame& f, const std::uint8_t* raw) {
   e.portal = portal;
   e.observers = std::move(d.observers);
   e.caps = std::move(d.caps);
-  e.counters = portal->counters;
-  if (e.caps.any()) barrier_seq_ = e.seq;
+  if (e.caps.any()) {
+    if (!portal->counters) portal->counters = std::make_shared<ResultCounters>();
+    e.counters = portal->counters;
+    barrier_seq_ = e.seq;
+  }
   pending_.push_back(std::move(e));
   return Handled::ok;
 }
@@ -313,7 +318,7 @@ void PgRelay::refuse_extended(const hook::Refusal& r) {
   Pending e;
   e.kind = Kind::refused_parse;
   e.seq = next_seq_++;
-  e.refusal = r;
+  e.refusal = std::make_unique<hook::Refusal>(r);
   pending_.push_back(std::move(e));
   skip_until_sync_ = true;
 }
@@ -323,7 +328,7 @@ void PgRelay::refuse_simple(const hook::Refusal& r) {
   Pending e;
   e.kind = Kind::refused_query;
   e.seq = next_seq_++;
-  e.refusal = r;
+  e.refusal = std::make_unique<hook::Refusal>(r);
   pending_.push_back(std::move(e));
 }
 
@@ -355,21 +360,21 @@ PgRelay::Handled PgRelay::client_fatal(std::string message) {
 
 std::shared_ptr<const PgRelay::PreparedStatement> PgRelay::lookup_statement(
     std::string_view name) const {
-  for (auto it = pending_.rbegin(); it != pending_.rend(); ++it) {
-    if (it->kind == Kind::parse && it->name == name) return it->stmt;
-    if (it->kind == Kind::close && it->target == 'S' && it->name == name) return nullptr;
+  for (std::size_t i = pending_.size(); i-- > 0;) {
+    const Pending& e = pending_[i];
+    if (e.kind == Kind::parse && e.name == name) return e.stmt;
+    if (e.kind == Kind::close && e.target == 'S' && e.name == name) return nullptr;
   }
-  auto it = statements_.find(name);
-  return it == statements_.end() ? nullptr : it->second;
+  return statements_.find(name);
 }
 
 std::shared_ptr<const PgRelay::Portal> PgRelay::lookup_portal(std::string_view name) const {
-  for (auto it = pending_.rbegin(); it != pending_.rend(); ++it) {
-    if (it->kind == Kind::bind && it->name == name) return it->portal;
-    if (it->kind == Kind::close && it->target == 'P' && it->name == name) return nullptr;
+  for (std::size_t i = pending_.size(); i-- > 0;) {
+    const Pending& e = pending_[i];
+    if (e.kind == Kind::bind && e.name == name) return e.portal;
+    if (e.kind == Kind::close && e.target == 'P' && e.name == name) return nullptr;
   }
-  auto it = portals_.find(name);
-  return it == portals_.end() ? nullptr : it->second;
+  return portals_.find(name);
 }
 
 // ---- server to client ----------------------------------------------------------------------
@@ -484,8 +489,8 @@ void PgRelay::handle_server(const Frame& f, const std::uint8_t* raw, ServerStep&
     if (is_fatal_error(f.body)) step.server_closing = true;
     // The server drops the unnamed statement before parsing and the unnamed portal when
     // binding; forget them on failure rather than keep a stale view.
-    if (e.kind == Kind::parse && e.name.empty()) statements_.erase(std::string());
-    if (e.kind == Kind::bind && e.name.empty()) portals_.erase(std::string());
+    if (e.kind == Kind::parse && e.name.empty()) statements_.erase("");
+    if (e.kind == Kind::bind && e.name.empty()) portals_.erase("");
     pop_front(step);
     skip_to_sync(step);
   };
@@ -497,7 +502,7 @@ void PgRelay::handle_server(const Frame& f, const std::uint8_t* raw, ServerStep&
       return;
     case Kind::parse:
       if (f.type == be::kParseComplete) {
-        statements_[e.name] = e.stmt;
+        statements_.set(e.name, e.stmt);
         to_client_.pass(raw, size);
         pop_front(step);
       } else if (f.type == be::kErrorResponse) {
@@ -508,13 +513,12 @@ void PgRelay::handle_server(const Frame& f, const std::uint8_t* raw, ServerStep&
       return;
     case Kind::bind:
       if (f.type == be::kBindComplete) {
-        auto it = statements_.find(e.stmt->name);
-        if (it == statements_.end() || it->second != e.stmt) {
+        if (statements_.find(e.stmt->name) != e.stmt) {
           server_fatal(step, "prepared statement \"" + e.stmt->name +
                                  "\" on the server is not the one the gateway checked");
           return;
         }
-        portals_[e.name] = e.portal;
+        portals_.set(e.name, e.portal);
         to_client_.pass(raw, size);
         pop_front(step);
       } else if (f.type == be::kErrorResponse) {
@@ -565,7 +569,7 @@ void PgRelay::handle_server(const Frame& f, const std::uint8_t* raw, ServerStep&
     case Kind::refused_parse:
       if (f.type == be::kErrorResponse) {
         if (e.reported) return;  // already shown; a second error is swallowed
-        write_refusal(to_client_, e.refusal);
+        write_refusal(to_client_, *e.refusal);
         e.reported = true;
         if (e.kind == Kind::refused_parse) {
           pop_front(step);

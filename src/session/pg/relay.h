@@ -28,7 +28,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -36,6 +35,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/ring_queue.h"
 #include "hook/decision.h"
 #include "hook/result_observer.h"
 #include "hook/statement_stage.h"
@@ -127,7 +127,8 @@ class PgRelay {
   struct Portal {
     std::shared_ptr<const PreparedStatement> stmt;
     std::vector<std::optional<std::string>> params;
-    std::shared_ptr<ResultCounters> counters = std::make_shared<ResultCounters>();
+    // Created at the first capped Execute; shared by every Execute of the portal.
+    mutable std::shared_ptr<ResultCounters> counters;
   };
 
   enum class Kind : std::uint8_t {
@@ -162,7 +163,7 @@ class PgRelay {
     bool reported = false;        // the client has been sent this entry's error; swallow the rest
     bool faked = false;           // ... and the server did not raise it
 
-    hook::Refusal refusal;  // refused_*
+    std::unique_ptr<hook::Refusal> refusal;  // refused_*
   };
   enum class Handled : std::uint8_t { ok, hold, terminate, fatal };
 
@@ -201,7 +202,7 @@ class PgRelay {
 
   OutputBuffer to_server_;
   OutputBuffer to_client_;
-  std::deque<Pending> pending_;
+  RingQueue<Pending> pending_;
   std::uint64_t next_seq_ = 1;
 
   // Client side.
@@ -214,9 +215,38 @@ class PgRelay {
   hook::Decision held_decision_;            // what the stages decided besides the hold
   std::optional<hook::Decision> resolved_;  // the decision for the held message
 
-  // Confirmed server-side objects.
-  std::map<std::string, std::shared_ptr<const PreparedStatement>, std::less<>> statements_;
-  std::map<std::string, std::shared_ptr<const Portal>, std::less<>> portals_;
+  // Confirmed server-side objects. Most drivers use the unnamed statement and portal for
+  // every statement, so those live in their own slots rather than in the maps.
+  template <class T>
+  struct NameTable {
+    std::shared_ptr<const T> unnamed;
+    std::map<std::string, std::shared_ptr<const T>, std::less<>> named;
+    std::shared_ptr<const T> find(std::string_view name) const {
+      if (name.empty()) return unnamed;
+      auto it = named.find(name);
+      return it == named.end() ? nullptr : it->second;
+    }
+    void set(const std::string& name, std::shared_ptr<const T> v) {
+      if (name.empty()) {
+        unnamed = std::move(v);
+      } else {
+        named[name] = std::move(v);
+      }
+    }
+    void erase(std::string_view name) {
+      if (name.empty()) {
+        unnamed.reset();
+      } else if (auto it = named.find(name); it != named.end()) {
+        named.erase(it);
+      }
+    }
+    void clear() {
+      unnamed.reset();
+      named.clear();
+    }
+  };
+  NameTable<PreparedStatement> statements_;
+  NameTable<Portal> portals_;
 
   // Server side.
   char tx_status_ = 'I';

@@ -129,7 +129,7 @@ Result<StartupRequest> check_startup(const sluice::pg::StartupParams& params) {
 
 std::string upstream_application_name(std::string_view identity, std::string_view application) {
   std::string s(identity);
-  if (!application.empty()) s += "/" + std::string(application);
+  if (!application.empty()) s.append("/").append(application);
   if (s.size() > 63) s.resize(63);
   return s;
 }

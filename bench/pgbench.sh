@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# pgbench -S (select-only) through three targets side by side in one run:
+#   direct PostgreSQL, pgbouncer (session mode), and Sluice.
+# For each: TPS, average latency, the proxy's CPU µs per statement (from /proc), and ratios.
+#
+# usage: bench/pgbench.sh [build/sluice]
+#   DURATION=10 REPEAT=3 CLIENTS="1 8 32" MODES="simple prepared" PIN=1 WORKERS=1 POLICY=1
+# PIN=1 pins each proxy to CPU 1 and PostgreSQL and pgbench to CPU 0 (steadier figures on a
+# 2-core machine). POLICY=1 loads the agent-baseline policy into Sluice (once it exists).
+# Benchmarks are not tests: nothing here asserts.
+set -euo pipefail
+
+SLUICE=$(readlink -f "${1:-build/sluice}")
+DURATION=${DURATION:-10}
+REPEAT=${REPEAT:-3}
+CLIENTS=${CLIENTS:-"1 8 32"}
+MODES=${MODES:-"simple prepared"}
+WORKERS=${WORKERS:-1}
+PIN=${PIN:-0}
+SCALE=${SCALE:-10}
+PGBIN=/usr/lib/postgresql/15/bin
+
+work=$(mktemp -d /tmp/sluice-bench-XXXXXX)
+chown postgres "$work"
+cleanup() {
+  [ -n "${sluice_pid:-}" ] && kill "$sluice_pid" 2>/dev/null || true
+  [ -n "${bouncer_pid:-}" ] && kill "$bouncer_pid" 2>/dev/null || true
+  runuser -u postgres -- "$PGBIN/pg_ctl" -D "$work/data" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+pin() { if [ "$PIN" = 1 ]; then echo "taskset -c $1"; fi; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # utime + stime, in clock ticks
+tick_hz=$(getconf CLK_TCK)
+
+pg_port=$(free_port); bouncer_port=$(free_port); sluice_port=$(free_port)
+echo "superpw" > "$work/pw"; chown postgres "$work/pw"
+runuser -u postgres -- "$PGBIN/initdb" -D "$work/data" -U postgres -A scram-sha-256 \
+  --pwfile="$work/pw" --no-sync >/dev/null
+cat >> "$work/data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $pg_port
+unix_socket_directories = '$work'
+max_connections = 200
+shared_buffers = 256MB
+fsync = off
+synchronous_commit = off
+CONF
+$(pin 0) runuser -u postgres -- "$PGBIN/pg_ctl" -D "$work/data" -l "$work/pg.log" -w start >/dev/null
+export PGPASSWORD=superpw
+psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c "create role bench login password 'benchpw'" \
+  -c "create database bench owner bench"
+PGPASSWORD=benchpw pgbench -q -i -s "$SCALE" -h 127.0.0.1 -p "$pg_port" -U bench bench >/dev/null 2>&1
+
+# pgbouncer, session mode (it refuses to run as root).
+cat > "$work/pgbouncer.ini" <<CONF
+[databases]
+bench = host=127.0.0.1 port=$pg_port dbname=bench user=bench password=benchpw
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $bouncer_port
+unix_socket_dir = $work
+auth_type = scram-sha-256
+auth_file = $work/userlist.txt
+pool_mode = session
+max_client_conn = 500
+default_pool_size = 100
+logfile = $work/pgbouncer.log
+pidfile = $work/pgbouncer.pid
+CONF
+echo '"bench" "benchpw"' > "$work/userlist.txt"
+chown postgres "$work/pgbouncer.ini" "$work/userlist.txt"
+$(pin 1) runuser -u postgres -- pgbouncer "$work/pgbouncer.ini" >/dev/null 2>&1 &
+sleep 1
+bouncer_pid=$(cat "$work/pgbouncer.pid")
+
+# Sluice.
+policy=""
+if [ "${POLICY:-0}" = 1 ]; then policy=$'rules:\n  - include: agent-baseline'; fi
+cat > "$work/sluice.yaml" <<CONF
+data_dir: $work/sluice-data
+workers: $WORKERS
+listen: { postgres: 127.0.0.1:$sluice_port }
+connections:
+  - name: bench
+    upstream: { host: 127.0.0.1, port: $pg_port, database: bench, user: bench,
+                password: "\${env:BENCH_PASSWORD}", tls: disable }
+$policy
+CONF
+export BENCH_PASSWORD=benchpw
+token=$("$SLUICE" token issue -c "$work/sluice.yaml" --identity bench --connection bench --ttl 2h \
+  --access write | tail -1)
+$(pin 1) "$SLUICE" serve -c "$work/sluice.yaml" > "$work/sluice.log" 2>&1 &
+sluice_pid=$!
+for _ in $(seq 50); do grep -q "listening" "$work/sluice.log" && break; sleep 0.1; done
+
+run() {  # target port password pid mode clients
+  local target=$1 port=$2 password=$3 pid=$4 mode=$5 clients=$6 out before after tps lat cpu
+  before=0
+  [ "$pid" != - ] && before=$(cpu_ticks "$pid")
+  out=$(PGPASSWORD=$password $(pin 0) pgbench -n -S -M "$mode" -c "$clients" -j "$clients" \
+        -T "$DURATION" -h 127.0.0.1 -p "$port" -U bench bench 2>&1 || true)
+  tps=$(echo "$out" | awk '/^tps/ {print $3; exit}')
+  lat=$(echo "$out" | awk '/latency average/ {print $4; exit}')
+  cpu="-"
+  if [ "$pid" != - ]; then
+    after=$(cpu_ticks "$pid")
+    cpu=$(awk -v t=$((after - before)) -v hz="$tick_hz" -v tps="$tps" -v d="$DURATION" \
+          'BEGIN { printf "%.1f", t / hz * 1e6 / (tps * d) }')
+  fi
+  echo "$target $mode $clients $tps $lat $cpu"
+}
+
+results="$work/results"
+: > "$results"
+# Targets alternate within each round so that drift on a noisy machine hits all of them.
+for round in $(seq "$REPEAT"); do
+  for mode in $MODES; do
+    for c in $CLIENTS; do
+      run direct "$pg_port" benchpw - "$mode" "$c" >> "$results"
+      run pgbouncer "$bouncer_port" benchpw "$bouncer_pid" "$mode" "$c" >> "$results"
+      run sluice "$sluice_port" "$token" "$sluice_pid" "$mode" "$c" >> "$results"
+    done
+  done
+done
+
+echo
+echo "pgbench -S: median of $REPEAT runs of ${DURATION}s; scale $SCALE; $(nproc) cores; pin=$PIN; sluice workers=$WORKERS$( [ "${POLICY:-0}" = 1 ] && echo '; agent-baseline policy')"
+/usr/bin/python3 - "$results" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+cells = {}
+order = []
+for target, mode, clients, tps, lat, cpu in rows:
+    key = (mode, int(clients))
+    if key not in order:
+        order.append(key)
+    c = cells.setdefault((target,) + key, {"tps": [], "lat": [], "cpu": []})
+    c["tps"].append(float(tps or 0)); c["lat"].append(float(lat or 0))
+    if cpu != "-":
+        c["cpu"].append(float(cpu))
+med = lambda v: statistics.median(v) if v else float("nan")
+print(f"{'mode':9} {'clients':>7} | {'direct tps':>10} {'lat ms':>7} | {'pgbouncer':>10} {'lat ms':>7} {'cpu µs':>7} | "
+      f"{'sluice':>10} {'lat ms':>7} {'cpu µs':>7} | {'s/pgb':>6} {'s/direct':>8} {'+lat µs':>8} {'pgb +lat':>8}")
+for mode, clients in order:
+    d, b, s = (cells[(t, mode, clients)] for t in ("direct", "pgbouncer", "sluice"))
+    print(f"{mode:9} {clients:>7} | {med(d['tps']):10.0f} {med(d['lat']):7.3f} | {med(b['tps']):10.0f} "
+          f"{med(b['lat']):7.3f} {med(b['cpu']):7.1f} | {med(s['tps']):10.0f} {med(s['lat']):7.3f} "
+          f"{med(s['cpu']):7.1f} | {med(s['tps'])/med(b['tps']):6.2f} {med(s['tps'])/med(d['tps']):8.2f} "
+          f"{(med(s['lat'])-med(d['lat']))*1000:8.1f} {(med(b['lat'])-med(d['lat']))*1000:8.1f}")
+PY
