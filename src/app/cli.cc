@@ -16,6 +16,11 @@
 #include "core/time.h"
 #include "core/version.h"
 #include "identity/grant_service.h"
+#include "net/tls.h"
+#include "policy/policy_stage.h"
+#include "policy/rules.h"
+#include "session/pg/catalog_loader.h"
+#include "sql/pg_analyzer.h"
 #include "store/state_store.h"
 
 namespace sluice::app {
@@ -33,6 +38,9 @@ usage:
   sluice grants list -c sluice.yaml [--json] [--identity NAME] [--status S] [--live]
   sluice grants revoke -c sluice.yaml ID [--as NAME]
   sluice sessions list -c sluice.yaml [--json] [--live]
+  sluice policy check -c sluice.yaml --identity NAME --connection CONN [--access read|write]
+                      [--tables a,b] [--columns s.t.c] [--role R] [--live] --sql 'SQL'
+
   sluice --version
 
 docs: README.md, docs/configuration.md, docs/design/
@@ -249,6 +257,84 @@ int cmd_grants(const Args& a) {
   return fail("grants: unknown command '" + verb + "' (expected list or revoke)");
 }
 
+json::array strings(const std::vector<std::string>& v) {
+  return to_json(v);
+}
+
+int cmd_policy(const Args& a) {
+  if (a.words.size() < 2 || a.words[1] != "check") return fail("policy: expected check");
+  auto cfg = load(a);
+  if (!cfg) return fail(cfg.status().message());
+  auto sql_text = a.get("sql");
+  if (!sql_text) return fail("policy check: --sql 'SQL' is required");
+  hook::SessionInfo session;
+  session.identity = a.get("identity").value_or("");
+  session.connection = a.get("connection").value_or("");
+  if (session.identity.empty()) return fail("policy check: --identity NAME is required");
+  const config::Connection* conn = cfg->find_connection(session.connection);
+  if (!conn) return fail("policy check: --connection must name a configured connection");
+  session.role = a.get("role").value_or("");
+  std::string access = a.get("access").value_or("read");
+  if (access != "read" && access != "write")
+    return fail("policy check: --access must be read or write");
+  session.scope.access =
+      access == "write" ? hook::GrantScope::Access::write : hook::GrantScope::Access::read;
+  session.scope.tables = split_csv(a.get("tables").value_or(""));
+  session.scope.columns = split_csv(a.get("columns").value_or(""));
+
+  std::shared_ptr<const sql::Catalog> catalog =
+      std::make_shared<sql::OfflineCatalog>(conn->postgres.search_path);
+  if (a.has("live")) {
+    auto tls = net::make_client_tls(conn->postgres.tls, conn->postgres.ca_file);
+    if (!tls) return fail(tls.status().message());
+    auto loaded = session::pg::load_catalog_blocking(*conn, **tls, 1, std::chrono::seconds(15));
+    if (!loaded) return fail("policy check --live: " + loaded.status().message());
+    catalog = *loaded;
+  }
+  sql::Analysis analysis = sql::PgAnalyzer(catalog).analyze(*sql_text);
+  if (!analysis.ok()) {
+    auto r = policy::parse_refusal(analysis);
+    json::object o;
+    o["action"] = "deny";
+    o["rule"] = r.rule;
+    o["reason"] = r.message;
+    std::cout << json::serialize(o) << "\n";
+    return 0;
+  }
+  policy::EvalContext ctx{session, now_ms()};
+  hook::SessionScratch scratch;
+  auto decisions = policy::PolicyStage::decide_all(*cfg->policy, analysis, ctx, &scratch);
+  for (std::size_t i = 0; i < decisions.size(); ++i) {
+    const auto& d = decisions[i];
+    const auto& f = analysis.statements[i];
+    json::object o;
+    o["action"] = std::string(policy::to_string(d.action));
+    o["rule"] = d.rule;
+    o["reason"] = d.reason;
+    o["kind"] = std::string(sql::to_string(f.kind));
+    json::array effects;
+    for (auto k : f.effects) effects.emplace_back(std::string(sql::to_string(k)));
+    o["effects"] = std::move(effects);
+    o["reads"] = strings(f.reads);
+    o["writes"] = strings(f.writes);
+    json::array columns;
+    for (const auto& u : f.columns) {
+      json::object c;
+      c["column"] = u.relation + "." + u.column;
+      c["clause"] = std::string(sql::to_string(u.clause));
+      columns.push_back(std::move(c));
+    }
+    o["columns"] = std::move(columns);
+    o["functions"] = strings(f.functions);
+    o["masked"] = json::array();
+    if (d.caps.max_rows) o["max_rows"] = d.caps.max_rows;
+    if (d.caps.max_bytes) o["max_bytes"] = d.caps.max_bytes;
+    if (!f.unresolved.empty()) o["unresolved"] = strings(f.unresolved);
+    std::cout << json::serialize(o) << "\n";
+  }
+  return 0;
+}
+
 int cmd_sessions(const Args& a) {
   if (a.words.size() < 2 || a.words[1] != "list") return fail("sessions: expected list");
   auto cfg = load(a);
@@ -309,6 +395,7 @@ int run_cli(const std::vector<std::string>& argv) {
   }
   if (cmd == "grants") return cmd_grants(a);
   if (cmd == "sessions") return cmd_sessions(a);
+  if (cmd == "policy") return cmd_policy(a);
   return fail("unknown command '" + cmd + "'\n" + kUsage);
 }
 

@@ -5,6 +5,9 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "net/tls.h"
+#include "policy/policy_stage.h"
+#include "policy/rules.h"
+#include "session/pg/catalog_loader.h"
 #include "session/pg/pg_session.h"
 
 namespace sluice::app {
@@ -24,6 +27,7 @@ Gateway::Gateway(config::Config config) : config_(std::move(config)) {}
 Gateway::~Gateway() {
   stopping_ = true;
   if (watcher_.joinable()) watcher_.join();
+  if (catalog_thread_.joinable()) catalog_thread_.join();
   for (auto& w : workers_) {
     w->io.stop();
     if (w->thread.joinable()) w->thread.join();
@@ -77,6 +81,26 @@ Status Gateway::start() {
       log::warn("gateway", "connection ", c.name, " uses tls: ", config::to_string(c.postgres.tls),
                 "; the database's identity is not verified (use verify-full off loopback)");
   }
+
+  // Every statement is analysed and decided: an analyzer per connection, with the catalog
+  // read now (sessions before a successful read use the offline catalog, which is stricter).
+  for (const auto& c : config_.connections) {
+    if (c.type != config::ConnectionType::postgres) continue;
+    auto analyzer = std::make_shared<sql::ConnectionAnalyzer>(
+        std::make_shared<sql::OfflineCatalog>(c.postgres.search_path));
+    auto loaded = session::pg::load_catalog_blocking(
+        c, *services_->upstream_tls[c.name], ++catalog_generation_, std::chrono::seconds(10));
+    if (loaded) {
+      log::info("gateway", "connection ", c.name, ": catalog read (", (*loaded)->relation_count(),
+                " relations)");
+      analyzer->set_catalog(*loaded);
+    } else {
+      log::warn("gateway", "connection ", c.name, ": cannot read the catalog yet (",
+                loaded.status().message(), "); names resolve without it until it can");
+    }
+    analyzers_[c.name] = analyzer;
+  }
+  pipeline_.add(std::make_shared<policy::PolicyStage>(config_.policy, analyzers_));
 
   int n = config_.workers > 0 ? config_.workers
                               : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -169,6 +193,34 @@ void Gateway::watch_changes() {
   }
 }
 
+void Gateway::refresh_catalogs() {
+  std::map<std::string, std::chrono::steady_clock::time_point> last;
+  auto now = std::chrono::steady_clock::now();
+  for (const auto& [name, a] : analyzers_) last[name] = now;
+  while (!stopping_) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    for (const auto& c : config_.connections) {
+      auto it = analyzers_.find(c.name);
+      if (it == analyzers_.end() || stopping_) continue;
+      auto& analyzer = *it->second;
+      auto since = std::chrono::steady_clock::now() - last[c.name];
+      bool due = analyzer.stale() || since >= config_.limits.catalog_refresh ||
+                 (!analyzer.catalog()->complete() && since >= std::chrono::seconds(5));
+      if (!due) continue;
+      last[c.name] = std::chrono::steady_clock::now();
+      auto loaded = session::pg::load_catalog_blocking(
+          c, *services_->upstream_tls[c.name], ++catalog_generation_, std::chrono::seconds(10));
+      if (loaded) {
+        analyzer.set_catalog(*loaded);
+        log::debug("gateway", "connection ", c.name, ": catalog refreshed");
+      } else {
+        log::warn("gateway", "connection ", c.name,
+                  ": catalog refresh failed: ", loaded.status().message());
+      }
+    }
+  }
+}
+
 void Gateway::begin_drain() {
   log::info("gateway", "draining: no new sessions; running statements finish (limit ",
             config_.limits.drain_timeout.count(), "ms)");
@@ -191,6 +243,7 @@ int Gateway::run() {
     });
   }
   watcher_ = std::thread([this] { watch_changes(); });
+  catalog_thread_ = std::thread([this] { refresh_catalogs(); });
 
   asio::signal_set signals(control_, SIGTERM, SIGINT);
   asio::steady_timer poll(control_);
@@ -240,6 +293,7 @@ int Gateway::run() {
   for (auto& w : workers_)
     if (w->thread.joinable()) w->thread.join();
   if (watcher_.joinable()) watcher_.join();
+  if (catalog_thread_.joinable()) catalog_thread_.join();
   log::info("gateway", "stopped");
   return 0;
 }

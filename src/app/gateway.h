@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "hook/statement_stage.h"
 #include "net/asio.h"
 #include "session/services.h"
+#include "sql/connection_analyzer.h"
 #include "store/state_store.h"
 
 namespace sluice::app {
@@ -35,6 +37,7 @@ class Gateway {
   struct Worker;
   net::awaitable<void> accept_loop(Worker& w);
   void watch_changes();
+  void refresh_catalogs();
   void begin_drain();
 
   config::Config config_;
@@ -49,6 +52,9 @@ class Gateway {
   std::atomic<int> sessions_{0};
   std::atomic<bool> stopping_{false};
   std::thread watcher_;
+  std::thread catalog_thread_;
+  std::map<std::string, std::shared_ptr<sql::ConnectionAnalyzer>> analyzers_;
+  std::uint64_t catalog_generation_ = 0;
 };
 
 }  // namespace sluice::app

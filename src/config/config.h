@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,6 +18,10 @@
 
 #include "config/secret.h"
 #include "core/status.h"
+
+namespace sluice::policy {
+struct Policy;
+}
 
 namespace sluice::config {
 
@@ -40,6 +45,8 @@ struct PostgresUpstream {
   UpstreamTls tls = UpstreamTls::verify_full;
   std::string ca_file;      // empty: the system's trust store
   std::string server_name;  // name to verify; empty: host
+  // Pinned for every session; the analyzer resolves unqualified names with it.
+  std::vector<std::string> search_path{"public"};
 };
 
 enum class ConnectionType : std::uint8_t { postgres, snowflake, mysql };
@@ -69,6 +76,8 @@ struct Limits {
   Duration drain_timeout{30'000};
   std::uint32_t max_sessions = 10000;
   std::uint32_t auth_failures_per_minute = 20;  // per client address
+  Duration statement_timeout{60'000};           // 0: none; set upstream and enforced by the gateway
+  Duration catalog_refresh{60'000};             // how often each connection's catalog is re-read
 };
 
 struct StateConfig {
@@ -90,6 +99,7 @@ struct Config {
   ClientTls tls;
   Limits limits;
   std::vector<Connection> connections;
+  std::shared_ptr<const policy::Policy> policy;  // never null after loading
 
   const Connection* find_connection(std::string_view name) const;
 };

@@ -8,6 +8,7 @@
 // thread-safe.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -33,6 +34,12 @@ enum class Origin : std::uint8_t {
   request,        // HTTP-based protocols: one request, one statement text
 };
 
+// Per-session memory for stages (SQL-level prepared statements, cursors), owned by the
+// protocol adapter and used only on the session's thread.
+struct SessionScratch {
+  std::map<std::string, std::shared_ptr<const void>, std::less<>> values;
+};
+
 struct StatementEvent {
   const SessionInfo& session;
   Origin origin;
@@ -41,6 +48,7 @@ struct StatementEvent {
   std::span<const std::optional<std::string_view>> params;  // bound parameters (execute)
   // Set by the analyzer stage, or carried in from an earlier Parse of the same statement.
   std::shared_ptr<const sql::Analysis> analysis;
+  SessionScratch* scratch = nullptr;
 };
 
 class StatementStage {

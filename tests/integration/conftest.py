@@ -24,4 +24,5 @@ def gateway(pg):
 
 @pytest.fixture
 def token(gateway):
-    return gateway.issue("alice")
+    """A write grant: the client tests create temporary tables and copy into them."""
+    return gateway.issue("alice", access="write")

@@ -521,10 +521,20 @@ awaitable<bool> PgSession::authenticate() {
 // ---- upstream --------------------------------------------------------------------------------
 
 awaitable<bool> PgSession::connect() {
+  const auto& cfg = connection_->postgres;
   auto settings = client_settings_;
   settings.emplace_back("application_name",
                         upstream_application_name(info_.identity, info_.application));
-  const auto& cfg = connection_->postgres;
+  // Names resolve on the server exactly as the analyzer resolved them.
+  std::string path;
+  for (const auto& schema : cfg.search_path) path += (path.empty() ? "\"" : ", \"") + schema + "\"";
+  settings.emplace_back("search_path", path);
+  if (svc_.config.limits.statement_timeout.count() > 0)
+    settings.emplace_back("statement_timeout",
+                          std::to_string(svc_.config.limits.statement_timeout.count()));
+  // Defence in depth for read grants: the server refuses writes too.
+  if (info_.scope.access == hook::GrantScope::Access::read)
+    settings.emplace_back("default_transaction_read_only", "on");
   auto& tls = *svc_.upstream_tls.at(connection_->name);
   const auto timeout = svc_.config.limits.upstream_connect_timeout;
   auto attempt = co_await (connect_upstream(cfg, tls, settings) || sleep_for(timeout));
@@ -623,7 +633,9 @@ awaitable<void> PgSession::relay() {
 
 awaitable<void> PgSession::client_to_server() {
   while (!ended_) {
+    const bool was_idle = relay_->idle();
     auto step = relay_->on_client_bytes(client_in_.data());
+    if (was_idle && !relay_->idle()) busy_since_ = Clock::now();
     OutputBuffer& out = relay_->upstream_output();
     if (!out.empty()) {
       auto [ec, n] = co_await upstream_->write(out.segments());
@@ -751,7 +763,9 @@ awaitable<void> PgSession::server_to_client() {
 
 awaitable<void> PgSession::supervise() {
   const auto idle_limit = svc_.config.limits.idle_in_transaction_timeout;
+  const auto statement_limit = svc_.config.limits.statement_timeout;
   const auto expiry = grant_deadline();
+  Clock::time_point cancelled_for{};
   auto idle_in_tx = [&] {
     char tx = relay_->transaction_status();
     return relay_->idle() && (tx == 'T' || tx == 'E');
@@ -760,6 +774,10 @@ awaitable<void> PgSession::supervise() {
     auto deadline = expiry;
     idle_armed_ = idle_in_tx();
     if (idle_armed_) deadline = std::min(deadline, last_client_activity_ + idle_limit);
+    // The server enforces statement_timeout; this backstop cancels a session that stays busy
+    // far longer (the server-side limit was lifted, or the server ignores cancels).
+    if (statement_limit.count() > 0)
+      deadline = std::min(deadline, Clock::now() + std::chrono::seconds(1));
     wake_.expires_at(deadline);
     co_await wake_.async_wait(use_nothrow);
     if (ended_) break;
@@ -770,6 +788,12 @@ awaitable<void> PgSession::supervise() {
                 "sluice: the access window of grant " + info_.grant_id + " ended at " +
                     format_utc(info_.grant_expires_at_ms) + "; the session was closed",
                 kNewGrantHint));
+    } else if (statement_limit.count() > 0 && !relay_->idle() && busy_since_ != cancelled_for &&
+               now >= busy_since_ + 2 * statement_limit + std::chrono::seconds(1)) {
+      log::warn("session", info_.session_id,
+                ": busy for more than twice statement_timeout; cancelling");
+      cancelled_for = busy_since_;
+      request_cancel();
     } else if (idle_in_tx() && now >= last_client_activity_ + idle_limit) {
       end(EndReason::idle_in_transaction,
           fatal("25P03",

@@ -88,10 +88,11 @@ class PgSession final : public SessionControl, public std::enable_shared_from_th
   char last_tx_status_ = 'I';
   bool idle_armed_ = false;  // the supervisor's deadline includes the idle-in-transaction limit
   std::chrono::steady_clock::time_point last_client_activity_;
-  net::asio::steady_timer wake_;        // supervisor
-  net::asio::steady_timer barrier_;     // client loop waiting for a barrier
-  net::asio::steady_timer write_turn_;  // waiting for the client stream
-  net::asio::steady_timer hold_wake_;   // waiting for a hold
+  std::chrono::steady_clock::time_point busy_since_;  // the relay last went from idle to busy
+  net::asio::steady_timer wake_;                      // supervisor
+  net::asio::steady_timer barrier_;                   // client loop waiting for a barrier
+  net::asio::steady_timer write_turn_;                // waiting for the client stream
+  net::asio::steady_timer hold_wake_;                 // waiting for a hold
   std::shared_ptr<hook::Hold> active_hold_;
 };
 

@@ -186,7 +186,7 @@ PgRelay::Handled PgRelay::handle_client(const Frame& f, const std::uint8_t* raw)
 PgRelay::Handled PgRelay::on_query(const Frame& f, const std::uint8_t* raw) {
   auto q = sluice::pg::parse_query(f.body);
   if (!q) return client_fatal("malformed Query message");
-  hook::StatementEvent ev{session_, hook::Origin::simple_query, q->sql, {}, {}, nullptr};
+  hook::StatementEvent ev{session_, hook::Origin::simple_query, q->sql, {}, {}, nullptr, &scratch_};
   hook::Decision d = decide(ev);
   if (d.verdict == hook::Verdict::hold) return Handled::hold;
   if (d.verdict == hook::Verdict::refuse) {
@@ -210,7 +210,7 @@ PgRelay::Handled PgRelay::on_query(const Frame& f, const std::uint8_t* raw) {
 PgRelay::Handled PgRelay::on_parse(const Frame& f, const std::uint8_t* raw) {
   auto m = sluice::pg::parse_parse(f.body);
   if (!m) return client_fatal("malformed Parse message");
-  hook::StatementEvent ev{session_, hook::Origin::prepare, m->sql, m->name, {}, nullptr};
+  hook::StatementEvent ev{session_, hook::Origin::prepare, m->sql, m->name, {}, nullptr, &scratch_};
   hook::Decision d = decide(ev);
   if (d.verdict == hook::Verdict::hold) return Handled::hold;
   if (d.verdict == hook::Verdict::refuse) {
@@ -286,8 +286,8 @@ PgRelay::Handled PgRelay::on_execute(const Frame& f, const std::uint8_t* raw) {
     for (const auto& p : portal->params)
       params.emplace_back(p ? std::optional<std::string_view>(*p) : std::nullopt);
   }
-  hook::StatementEvent ev{session_, hook::Origin::execute, portal->stmt->sql, portal->stmt->name,
-                          params,   portal->stmt->analysis};
+  hook::StatementEvent ev{session_, hook::Origin::execute,  portal->stmt->sql, portal->stmt->name,
+                          params,   portal->stmt->analysis, &scratch_};
   hook::Decision d = decide(ev);
   if (d.verdict == hook::Verdict::hold) return Handled::hold;
   if (d.verdict == hook::Verdict::refuse) {

@@ -256,6 +256,7 @@ class PgRelay {
   std::vector<hook::ResultColumn> columns_;
 
   sluice::pg::ErrorReport fatal_;
+  hook::SessionScratch scratch_;  // stages' per-session memory
 };
 
 }  // namespace sluice::session::pg

@@ -1,0 +1,119 @@
+#include "policy/pattern.h"
+
+#include <cctype>
+
+namespace sluice::policy {
+namespace {
+
+bool iequal(char a, char b) {
+  return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+}
+
+// Glob with '*', case-insensitive.
+bool glob(std::string_view pat, std::string_view s) {
+  std::size_t p = 0, i = 0, star = std::string_view::npos, mark = 0;
+  while (i < s.size()) {
+    if (p < pat.size() && pat[p] == '*') {
+      star = p++;
+      mark = i;
+    } else if (p < pat.size() && iequal(pat[p], s[i])) {
+      ++p;
+      ++i;
+    } else if (star != std::string_view::npos) {
+      p = star + 1;
+      i = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < pat.size() && pat[p] == '*') ++p;
+  return p == pat.size();
+}
+
+}  // namespace
+
+std::vector<std::string_view> split_dotted(std::string_view s) {
+  std::vector<std::string_view> out;
+  while (true) {
+    auto dot = s.find('.');
+    out.push_back(s.substr(0, dot));
+    if (dot == std::string_view::npos) break;
+    s.remove_prefix(dot + 1);
+  }
+  return out;
+}
+
+Result<NamePattern> NamePattern::parse(std::string_view text) {
+  NamePattern p;
+  p.text_ = std::string(text);
+  std::size_t i = 0;
+  while (i <= text.size()) {
+    Part part;
+    if (i < text.size() && text[i] == '"') {
+      part.quoted = true;
+      ++i;
+      while (true) {
+        if (i >= text.size())
+          return error(Code::invalid_argument,
+                       "unterminated quote in name pattern '" + p.text_ + "'");
+        if (text[i] == '"') {
+          if (i + 1 < text.size() && text[i + 1] == '"') {  // "" is a literal quote
+            part.text += '"';
+            i += 2;
+            continue;
+          }
+          ++i;
+          break;
+        }
+        part.text += text[i++];
+      }
+    } else {
+      while (i < text.size() && text[i] != '.') {
+        if (text[i] == '"')
+          return error(Code::invalid_argument, "a quote may only open a part of '" + p.text_ + "'");
+        part.text += text[i++];
+      }
+    }
+    if (part.text.empty())
+      return error(Code::invalid_argument, "empty part in name pattern '" + p.text_ + "'");
+    p.parts_.push_back(std::move(part));
+    if (i >= text.size()) break;
+    if (text[i] != '.')
+      return error(Code::invalid_argument, "expected '.' after a quoted part in '" + p.text_ + "'");
+    ++i;
+  }
+  if (p.parts_.size() < 2 || p.parts_.size() > 4)
+    return error(Code::invalid_argument,
+                 "name pattern '" + p.text_ + "' must be schema.table or schema.table.column");
+  return p;
+}
+
+bool NamePattern::part_matches(const Part& p, std::string_view value) {
+  if (p.quoted) return p.text == value;
+  return glob(p.text, value);
+}
+
+bool NamePattern::matches_name(std::string_view dotted) const {
+  auto parts = split_dotted(dotted);
+  if (parts.size() != parts_.size()) return false;
+  for (std::size_t i = 0; i < parts.size(); ++i)
+    if (!part_matches(parts_[i], parts[i])) return false;
+  return true;
+}
+
+bool NamePattern::matches_relation(std::string_view qualified) const {
+  auto parts = split_dotted(qualified);
+  std::size_t n = parts_.size() == 3 ? 2 : parts_.size();
+  if (parts.size() != n) return false;
+  for (std::size_t i = 0; i < n; ++i)
+    if (!part_matches(parts_[i], parts[i])) return false;
+  return true;
+}
+
+bool NamePattern::matches_column(std::string_view relation, std::string_view column) const {
+  if (parts_.size() != 3) return false;
+  if (!matches_relation(relation)) return false;
+  return column == "*" || part_matches(parts_[2], column);
+}
+
+}  // namespace sluice::policy

@@ -1,0 +1,285 @@
+// PgAnalyzer: facts from real parse trees, resolved against a small catalog.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "sql/pg_analyzer.h"
+
+namespace sluice::sql {
+namespace {
+
+std::shared_ptr<SnapshotCatalog> shop_catalog() {
+  auto cat = std::make_shared<SnapshotCatalog>(7, std::vector<std::string>{"public"});
+  auto table = [&](std::string schema, std::string name, std::vector<std::string> cols,
+                   char kind = 'r') {
+    RelationInfo r;
+    r.schema = std::move(schema);
+    r.name = std::move(name);
+    r.kind = kind;
+    r.columns = std::move(cols);
+    r.columns_known = true;
+    cat->add_relation(std::move(r));
+  };
+  table("public", "customers", {"id", "name", "email", "ssn", "card"});
+  table("public", "orders", {"id", "customer_id", "amount", "status"});
+  table("public", "events", {"id", "payload"}, 'p');
+  table("public", "events_2026", {"id", "payload"});
+  cat->mutable_relation("public.events_2026")->policy_relation = "public.events";
+  table("pg_catalog", "pg_class", {"oid", "relname"});
+  table("pg_catalog", "pg_settings", {"name", "setting"}, 'v');
+  table("Sales", "Q1", {"Total"});
+  // A view: contacts(name, email, ssn) over customers.
+  RelationInfo v;
+  v.schema = "public";
+  v.name = "contacts";
+  v.kind = 'v';
+  v.columns = {"name", "email", "tax_id"};
+  v.columns_known = true;
+  v.view_reads = {"public.customers"};
+  v.view_outputs = {{"name", {"public.customers.name"}, {}, true},
+                    {"email", {"public.customers.email"}, {}, true},
+                    {"tax_id", {"public.customers.ssn"}, {}, true}};
+  cat->add_relation(v);
+  for (auto f : {"lower", "count", "sum", "row_to_json", "set_config", "nextval", "pg_read_file",
+                 "now", "jsonb_agg", "pg_advisory_lock", "query_to_xml"})
+    cat->add_function("pg_catalog", f);
+  cat->add_function("public", "touch");
+  return cat;
+}
+
+class AnalyzerTest : public ::testing::Test {
+ protected:
+  Facts one(const std::string& sql) {
+    auto a = PgAnalyzer(cat).analyze(sql);
+    EXPECT_TRUE(a.ok()) << a.error;
+    EXPECT_EQ(a.statements.size(), 1u) << sql;
+    return a.statements.empty() ? Facts{} : a.statements[0];
+  }
+  static bool has_col(const Facts& f, const std::string& rel_col, Clause c) {
+    auto dot = rel_col.rfind('.');
+    ColumnUse u{rel_col.substr(0, dot), rel_col.substr(dot + 1), c};
+    return std::find(f.columns.begin(), f.columns.end(), u) != f.columns.end();
+  }
+  static bool reads_col(const Facts& f, const std::string& rel_col) {
+    auto dot = rel_col.rfind('.');
+    return std::any_of(f.columns.begin(), f.columns.end(), [&](const ColumnUse& u) {
+      return u.relation == rel_col.substr(0, dot) && u.column == rel_col.substr(dot + 1);
+    });
+  }
+  static bool has(const std::vector<std::string>& v, const std::string& x) {
+    return std::find(v.begin(), v.end(), x) != v.end();
+  }
+  std::shared_ptr<SnapshotCatalog> cat = shop_catalog();
+};
+
+TEST_F(AnalyzerTest, StarAndWholeRowReadEveryColumn) {
+  for (const char* sql :
+       {"select * from customers", "select c.* from customers c", "select c from customers c",
+        "select row_to_json(c) from customers c", "select c::text from customers c",
+        "select jsonb_agg(x) from (select * from customers) x"}) {
+    Facts f = one(sql);
+    EXPECT_TRUE(reads_col(f, "public.customers.ssn")) << sql;
+    EXPECT_TRUE(reads_col(f, "public.customers.card")) << sql;
+  }
+}
+
+TEST_F(AnalyzerTest, ColumnsByClause) {
+  Facts f = one(
+      "select c.name, count(*) over (partition by c.email order by c.card) from customers c "
+      "join orders o on o.customer_id = c.id where c.ssn = '1' group by c.name, c.email, c.card "
+      "having max(o.amount) > 1 order by c.name");
+  EXPECT_TRUE(has_col(f, "public.customers.name", Clause::output));
+  EXPECT_TRUE(has_col(f, "public.customers.email", Clause::window));
+  EXPECT_TRUE(has_col(f, "public.customers.card", Clause::window));
+  EXPECT_TRUE(has_col(f, "public.orders.customer_id", Clause::join));
+  EXPECT_TRUE(has_col(f, "public.customers.ssn", Clause::where));
+  EXPECT_TRUE(has_col(f, "public.customers.name", Clause::group));
+  EXPECT_TRUE(has_col(f, "public.orders.amount", Clause::having));
+  EXPECT_TRUE(has_col(f, "public.orders.amount", Clause::function_arg));
+  EXPECT_TRUE(has_col(f, "public.customers.name", Clause::order));
+  EXPECT_TRUE(f.has_where);
+}
+
+TEST_F(AnalyzerTest, OrderAndGroupByPositionAndAlias) {
+  Facts f = one("select ssn as x, email from customers order by x, 2");
+  EXPECT_TRUE(has_col(f, "public.customers.ssn", Clause::order));
+  EXPECT_TRUE(has_col(f, "public.customers.email", Clause::order));
+  Facts g = one("select ssn from customers group by 1");
+  EXPECT_TRUE(has_col(g, "public.customers.ssn", Clause::group));
+}
+
+TEST_F(AnalyzerTest, NamesResolveAsTheServerDoes) {
+  EXPECT_TRUE(reads_col(one("select U&\"\\0073sn\" from customers"), "public.customers.ssn"));
+  EXPECT_TRUE(reads_col(one("select SSN from PUBLIC.CUSTOMERS"), "public.customers.ssn"));
+  Facts quoted = one("select \"SSN\" from customers");  // a different (missing) column
+  EXPECT_FALSE(reads_col(quoted, "public.customers.ssn"));
+  EXPECT_TRUE(has(quoted.unresolved, "SSN"));
+  EXPECT_TRUE(has(one("select \"Total\" from \"Sales\".\"Q1\"").reads, "Sales.Q1"));
+  EXPECT_TRUE(has(one("select * from pg_class").reads, "pg_catalog.pg_class"));
+  // A CTE named like a table hides the table.
+  Facts cte = one("with customers as (select 1 as ssn) select ssn from customers");
+  EXPECT_FALSE(has(cte.reads, "public.customers"));
+  // Aliases and column aliases.
+  Facts al = one("select z.a from (select ssn from customers) as z(a)");
+  EXPECT_TRUE(reads_col(al, "public.customers.ssn"));
+  ASSERT_EQ(al.outputs.size(), 1u);
+  EXPECT_EQ(al.outputs[0].sources, std::vector<std::string>{"public.customers.ssn"});
+}
+
+TEST_F(AnalyzerTest, ViewsAndPartitionsMapToTheirBase) {
+  Facts v = one("select tax_id from contacts");
+  EXPECT_TRUE(has(v.reads, "public.contacts"));
+  EXPECT_TRUE(has(v.reads, "public.customers"));
+  EXPECT_TRUE(has(v.named, "public.contacts"));
+  EXPECT_FALSE(has(v.named, "public.customers"));
+  EXPECT_TRUE(reads_col(v, "public.customers.ssn"));
+  Facts p = one("select payload from events_2026");
+  EXPECT_TRUE(has(p.reads, "public.events"));
+  EXPECT_TRUE(reads_col(p, "public.events.payload"));
+}
+
+TEST_F(AnalyzerTest, HiddenEffectsAreFound) {
+  Facts cte = one("with d as (delete from orders where id = 1 returning *) select * from d");
+  EXPECT_EQ(cte.kind, Kind::select);
+  EXPECT_TRUE(cte.has_effect(Kind::delete_));
+  EXPECT_TRUE(cte.data_modifying_cte);
+  EXPECT_TRUE(has(cte.writes, "public.orders"));
+
+  Facts into = one("select email into stash from customers");
+  EXPECT_TRUE(into.select_into);
+  EXPECT_TRUE(has(into.writes, "public.stash"));
+
+  Facts ea = one("explain analyze delete from orders");
+  EXPECT_TRUE(ea.explain_analyze);
+  EXPECT_TRUE(ea.has_effect(Kind::delete_));
+  Facts e = one("explain delete from orders");
+  EXPECT_FALSE(e.has_effect(Kind::delete_));
+
+  Facts merge =
+      one("merge into orders o using customers c on o.customer_id = c.id when matched "
+          "then delete when not matched then insert (customer_id) values (c.id)");
+  EXPECT_TRUE(merge.has_effect(Kind::delete_));
+  EXPECT_TRUE(merge.has_effect(Kind::insert));
+
+  Facts ctas = one("create table leak as select ssn from customers");
+  EXPECT_EQ(ctas.kind, Kind::create);
+  EXPECT_TRUE(has_col(ctas, "public.customers.ssn", Clause::insert_source));
+
+  Facts ins = one("insert into orders (status) select ssn from customers returning *");
+  EXPECT_TRUE(has_col(ins, "public.customers.ssn", Clause::insert_source));
+  EXPECT_TRUE(has_col(ins, "public.orders.status", Clause::returning));
+
+  Facts upd = one("update orders set status = (select ssn from customers limit 1) where id = 1");
+  EXPECT_TRUE(reads_col(upd, "public.customers.ssn"));
+
+  Facts prep = one("prepare p as delete from orders");
+  EXPECT_TRUE(prep.has_effect(Kind::delete_));
+  ASSERT_TRUE(prep.inner);
+  EXPECT_EQ(prep.inner->kind, Kind::delete_);
+}
+
+TEST_F(AnalyzerTest, FunctionsResolveToSchemasAndSettingsAreSeen) {
+  Facts f = one("select lower(name), touch(), pg_catalog.now() from customers");
+  EXPECT_TRUE(has(f.functions, "pg_catalog.lower"));
+  EXPECT_TRUE(has(f.functions, "public.touch"));
+  EXPECT_TRUE(has(f.functions, "pg_catalog.now"));
+  EXPECT_TRUE(has(one("select set_config('Search_Path', 'x', false)").settings, "search_path"));
+  EXPECT_TRUE(has(one("select set_config(current_user, 'x', false)").settings, "*"));
+  EXPECT_TRUE(
+      has(one("set standard_conforming_strings = off").settings, "standard_conforming_strings"));
+  EXPECT_TRUE(has(one("set local search_path to evil").settings, "search_path"));
+  EXPECT_TRUE(has(one("reset all").settings, "*"));
+  EXPECT_TRUE(has(one("discard all").settings, "*"));
+  EXPECT_TRUE(has(one("alter role x set backslash_quote = on").settings, "backslash_quote"));
+  Facts sub = one("select 1 from customers where exists (select set_config('role', 'x', true))");
+  EXPECT_TRUE(has(sub.settings, "role"));
+  EXPECT_TRUE(one("begin read write").read_write_transaction);
+  EXPECT_TRUE(one("set transaction read write").read_write_transaction);
+  EXPECT_FALSE(one("begin read only").read_write_transaction);
+  EXPECT_TRUE(one("select * from orders for share").row_locks);
+  EXPECT_TRUE(one("lock table orders").row_locks);
+}
+
+TEST_F(AnalyzerTest, KindsAndObjectTypes) {
+  struct Case {
+    const char* sql;
+    Kind kind;
+    const char* object;
+  };
+  for (const Case& c : std::initializer_list<Case>{
+           {"drop table orders", Kind::drop, "table"},
+           {"drop database shop", Kind::drop, "database"},
+           {"drop role bob", Kind::drop, "role"},
+           {"create role bob", Kind::create, "role"},
+           {"alter table orders add column x int", Kind::alter, "table"},
+           {"truncate orders", Kind::truncate, "table"},
+           {"grant select on orders to bob", Kind::grant, "table"},
+           {"revoke select on orders from bob", Kind::revoke, "table"},
+           {"create function f() returns int as 'select 1' language sql", Kind::create, "function"},
+           {"create procedure p() as 'select 1' language sql", Kind::create, "procedure"},
+           {"create extension dblink", Kind::create, "extension"},
+           {"copy orders to stdout", Kind::copy_to, ""},
+           {"copy orders from stdin", Kind::copy_from, ""},
+           {"show search_path", Kind::show, ""},
+           {"begin", Kind::transaction, ""},
+           {"declare c cursor for select * from orders", Kind::declare, ""},
+           {"fetch 10 from c", Kind::fetch, ""},
+           {"close c", Kind::close, ""},
+           {"deallocate all", Kind::deallocate, ""},
+           {"do $$ begin perform 1; end $$", Kind::do_, ""},
+           {"call p()", Kind::call, ""},
+           {"listen ch", Kind::listen, ""},
+           {"notify ch, 'x'", Kind::notify, ""},
+           {"unlisten *", Kind::unlisten, ""},
+           {"vacuum orders", Kind::vacuum, ""},
+           {"analyze orders", Kind::analyze, ""},
+           {"checkpoint", Kind::utility, "check_point"},
+           {"load 'libfoo'", Kind::utility, "load"},
+       }) {
+    Facts f = one(c.sql);
+    EXPECT_EQ(f.kind, c.kind) << c.sql;
+    EXPECT_EQ(f.object_type, c.object) << c.sql;
+  }
+  Facts copy = one("copy orders to program 'sh'");
+  EXPECT_TRUE(copy.copy_program);
+  EXPECT_TRUE(one("copy orders from '/etc/passwd'").copy_file);
+  EXPECT_TRUE(one("copy orders to stdout").copy_stdio);
+}
+
+TEST_F(AnalyzerTest, EveryStatementOfAMessage) {
+  auto a = PgAnalyzer(cat).analyze("select 1; drop table orders; select * from customers");
+  ASSERT_TRUE(a.ok());
+  ASSERT_EQ(a.statements.size(), 3u);
+  EXPECT_EQ(a.statements[1].kind, Kind::drop);
+  EXPECT_EQ(a.statements[1].text, "drop table orders");
+}
+
+TEST_F(AnalyzerTest, FailsClosedOnWhatItCannotRead) {
+  EXPECT_FALSE(PgAnalyzer(cat).analyze("selec 1").ok());
+  EXPECT_FALSE(PgAnalyzer(cat).analyze("select '\xff'").ok());  // not UTF-8
+  auto a = PgAnalyzer(cat).analyze("select 1 from");
+  EXPECT_FALSE(a.ok());
+  EXPECT_GT(a.error_position, 0);
+}
+
+TEST_F(AnalyzerTest, RecursiveCteLineage) {
+  Facts f =
+      one("with recursive r as (select id, ssn from customers union all "
+          "select r.id, r.ssn from r where false) select ssn from r");
+  ASSERT_EQ(f.outputs.size(), 1u);
+  EXPECT_EQ(f.outputs[0].sources, std::vector<std::string>{"public.customers.ssn"});
+}
+
+TEST_F(AnalyzerTest, OfflineCatalogStillResolvesByRules) {
+  auto off = std::make_shared<OfflineCatalog>(std::vector<std::string>{"app"});
+  auto a = PgAnalyzer(off).analyze("select * from orders o join pg_stats s on true");
+  ASSERT_TRUE(a.ok());
+  const Facts& f = a.statements[0];
+  EXPECT_TRUE(has(f.reads, "app.orders"));
+  EXPECT_TRUE(has(f.reads, "pg_catalog.pg_stats"));
+  EXPECT_TRUE(std::any_of(f.columns.begin(), f.columns.end(),
+                          [](const ColumnUse& u) { return u.column == "*"; }));
+}
+
+}  // namespace
+}  // namespace sluice::sql
