@@ -108,11 +108,17 @@ bool matches(const Condition& c, const sql::Facts& f, const EvalContext& ctx) {
   if (!c.writes.empty() && !std::any_of(c.writes.begin(), c.writes.end(),
                                         [&](const NamePattern& p) { return writes_match(p, f); }))
     return false;
-  for (const auto& [clause, pats] : c.columns) {
-    bool hit = std::any_of(f.columns.begin(), f.columns.end(), [&](const sql::ColumnUse& u) {
-      return u.clause == clause && std::any_of(pats.begin(), pats.end(), [&](const NamePattern& p) {
-               return p.matches_column(u.relation, u.column);
-             });
+  // columns: {where: [...], order: [...]} holds when a listed column is used in any of the
+  // listed clauses.
+  if (!c.columns.empty()) {
+    bool hit = std::any_of(c.columns.begin(), c.columns.end(), [&](const auto& entry) {
+      const auto& [clause, pats] = entry;
+      return std::any_of(f.columns.begin(), f.columns.end(), [&](const sql::ColumnUse& u) {
+        return u.clause == clause &&
+               std::any_of(pats.begin(), pats.end(), [&](const NamePattern& p) {
+                 return p.matches_column(u.relation, u.column);
+               });
+      });
     });
     if (!hit) return false;
   }

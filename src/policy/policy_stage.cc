@@ -1,5 +1,7 @@
 #include "policy/policy_stage.h"
 
+#include <algorithm>
+
 #include "core/time.h"
 
 namespace sluice::policy {
@@ -137,6 +139,19 @@ void PolicyStage::on_statement(hook::StatementEvent& ev, hook::Decision& decisio
   }
   if (approval) {
     decision = hook::Decision::refuse(refusal_for(*approval, ev.session));
+    return;
+  }
+  // A capped result is cut by cancelling the statement; a write later in the same message
+  // could already be running when the cancel lands, so the two may not share a message.
+  if (decision.caps.any() && a.statements.size() > 1 &&
+      std::any_of(a.statements.begin(), a.statements.end(),
+                  [](const sql::Facts& f) { return !f.writes.empty() || sql::is_write(f.kind); })) {
+    hook::Refusal r;
+    r.rule = decision.caps.rule;
+    r.message = "sluice: denied by rule " + decision.caps.rule +
+                ": a statement with a result cap cannot share a message with a write";
+    r.hint = "Send the capped query and the write as separate statements.";
+    decision = hook::Decision::refuse(r);
     return;
   }
   if (ddl) analyzer.mark_stale();
