@@ -2,11 +2,14 @@
 //
 // The key is the text byte for byte (DESIGN.md, "Keys": libpg_query's fingerprint ignores
 // constants and must not be a key). An entry from an older catalog generation is a miss and
-// is replaced. Sharded by hash, each shard with its own lock; when a shard is full an
-// arbitrary entry makes room. Thread-safe.
+// is replaced. A text is admitted on its second sighting: statements with literals that
+// never repeat (pgbench -S in simple mode, most ad-hoc SQL) would otherwise evict the ones
+// that do and pay for insertion and eviction every time. Sharded by hash, each shard with
+// its own lock, oldest admitted entry evicted first. Thread-safe.
 #pragma once
 
 #include <array>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -39,8 +42,18 @@ class AnalysisCache {
       it->second = std::move(a);
       return;
     }
-    if (s.map.size() >= per_shard_) s.map.erase(s.map.begin());
-    s.map.emplace(std::string(text), std::move(a));
+    std::size_t& seen = s.seen[(h / kShards) % kSeenSlots];
+    if (seen != h) {  // first sighting: remember it, do not cache yet
+      seen = h;
+      return;
+    }
+    if (s.map.size() >= per_shard_) {
+      auto oldest = s.map.find(s.order.front());
+      if (oldest != s.map.end()) s.map.erase(oldest);
+      s.order.pop_front();
+    }
+    auto pos = s.map.emplace(std::string(text), std::move(a));
+    s.order.push_back(pos.first->first);  // node keys do not move
   }
 
  private:
@@ -52,11 +65,14 @@ class AnalysisCache {
     using is_transparent = void;
     bool operator()(std::string_view a, std::string_view b) const { return a == b; }
   };
+  static constexpr std::size_t kShards = 16;
+  static constexpr std::size_t kSeenSlots = 4096;
   struct Shard {
     std::mutex mu;
     std::unordered_map<std::string, std::shared_ptr<const Analysis>, Hash, Eq> map;
+    std::deque<std::string_view> order;  // admission order, keys owned by `map`
+    std::array<std::size_t, kSeenSlots> seen{};
   };
-  static constexpr std::size_t kShards = 16;
   std::size_t per_shard_;
   std::array<Shard, kShards> shards_;
 };

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "sql/analysis_cache.h"
 #include "sql/pg_analyzer.h"
 
 namespace sluice::sql {
@@ -279,6 +280,40 @@ TEST_F(AnalyzerTest, OfflineCatalogStillResolvesByRules) {
   EXPECT_TRUE(has(f.reads, "pg_catalog.pg_stats"));
   EXPECT_TRUE(std::any_of(f.columns.begin(), f.columns.end(),
                           [](const ColumnUse& u) { return u.column == "*"; }));
+}
+
+
+TEST(AnalysisCacheTest, AdmitsOnSecondSightingAndHonoursGeneration) {
+  AnalysisCache cache(64);
+  auto make = [](std::uint64_t gen) {
+    auto a = std::make_shared<Analysis>();
+    a->catalog_generation = gen;
+    return std::shared_ptr<const Analysis>(a);
+  };
+  cache.put("select 1", make(1));
+  EXPECT_EQ(cache.get("select 1", 1), nullptr) << "first sighting must not be cached";
+  cache.put("select 1", make(1));
+  ASSERT_NE(cache.get("select 1", 1), nullptr);
+  EXPECT_EQ(cache.get("select 1", 2), nullptr) << "older catalog generation is a miss";
+  cache.put("select 1", make(2));  // present: replaced at once
+  EXPECT_NE(cache.get("select 1", 2), nullptr);
+  EXPECT_EQ(cache.get("select  1", 2), nullptr) << "key is the exact text";
+}
+
+TEST(AnalysisCacheTest, EvictsOldestWhenFull) {
+  AnalysisCache cache(16);  // one entry per shard plus one
+  auto a = std::make_shared<const Analysis>();
+  std::vector<std::string> texts;
+  for (int i = 0; i < 400; ++i) texts.push_back("select " + std::to_string(i));
+  for (auto& t : texts) {
+    cache.put(t, a);
+    cache.put(t, a);
+  }
+  int present = 0;
+  for (auto& t : texts) present += cache.get(t, 0) != nullptr;
+  EXPECT_GT(present, 0);
+  EXPECT_LE(present, 16 * 2);
+  EXPECT_NE(cache.get(texts.back(), 0), nullptr) << "the newest entry survives";
 }
 
 }  // namespace
