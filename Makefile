@@ -52,7 +52,11 @@ test: unit fuzz integration
 demo: build
 	@scripts/demo.sh $(BUILD)/sluice
 
-bench: build
+# Benchmarks (not tests): the analyzer's Google Benchmark, then pgbench through the proxies.
+bench: deps
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DSLUICE_TESTS=ON -DSLUICE_BENCH=ON >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+	@$(BUILD)/analyzer_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 	@bench/pgbench.sh $(BUILD)/sluice
 
 format:

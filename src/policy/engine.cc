@@ -29,7 +29,8 @@ bool any_glob(const std::vector<std::string>& pats, std::string_view s) {
   return std::any_of(pats.begin(), pats.end(), [&](const std::string& p) { return glob(p, s); });
 }
 
-// A relation pattern matches the relation; a column pattern matches a column use.
+// A relation pattern matches a relation read, or any column of it used anywhere (the WHERE
+// or RETURNING of an UPDATE reads the table it writes); a column pattern matches a column use.
 bool reads_match(const NamePattern& p, const sql::Facts& f) {
   if (p.parts() == 3) {
     return std::any_of(f.columns.begin(), f.columns.end(), [&](const sql::ColumnUse& u) {
@@ -37,7 +38,10 @@ bool reads_match(const NamePattern& p, const sql::Facts& f) {
     });
   }
   return std::any_of(f.reads.begin(), f.reads.end(),
-                     [&](const std::string& r) { return p.matches_relation(r); });
+                     [&](const std::string& r) { return p.matches_relation(r); }) ||
+         std::any_of(f.columns.begin(), f.columns.end(), [&](const sql::ColumnUse& u) {
+           return !u.relation.empty() && p.matches_relation(u.relation);
+         });
 }
 
 bool writes_match(const NamePattern& p, const sql::Facts& f) {

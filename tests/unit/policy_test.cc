@@ -54,6 +54,20 @@ TEST_F(PolicyTest, FirstMatchDecidesAndLimitsAccumulate) {
   EXPECT_EQ(decide("select card from customers").action, Action::allow);
 }
 
+TEST_F(PolicyTest, ARelationReadRuleSeesWhereAndReturningOfWrites) {
+  policy = policy_from(R"(
+rules:
+  - { name: no-customer-reads, when: { reads: ["public.customers"] }, action: deny }
+)");
+  // The WHERE and RETURNING of a write read the table's values: an agent must not use
+  // UPDATE ... RETURNING to read what SELECT may not.
+  EXPECT_EQ(decide("update customers set name = name where ssn like '1%' returning ssn").rule,
+            "no-customer-reads");
+  EXPECT_EQ(decide("delete from customers where id = 1").rule, "no-customer-reads");
+  EXPECT_EQ(decide("select 1 from customers").rule, "no-customer-reads");
+  EXPECT_EQ(decide("insert into customers (name) values ('x')").action, Action::allow);
+}
+
 TEST_F(PolicyTest, BaselineCatchesEachClass) {
   struct Case {
     const char* sql;
