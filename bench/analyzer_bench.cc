@@ -50,8 +50,9 @@ const std::vector<std::string>& queries() {
         "by 1 order by 1 desc limit 30",
     };
     // A ~1 KB query with many predicates.
-    std::string big = "select c.id, c.name, c.email, c.region, o.id, o.amount, o.status from "
-                      "customers c join orders o on o.customer_id = c.id where ";
+    std::string big =
+        "select c.id, c.name, c.email, c.region, o.id, o.amount, o.status from "
+        "customers c join orders o on o.customer_id = c.id where ";
     for (int i = 0; big.size() < 1000; ++i)
       big += (i ? " or " : "") + std::string("(o.amount between ") + std::to_string(i * 10) +
              " and " + std::to_string(i * 10 + 5) + " and c.tier = 'gold')";
@@ -112,7 +113,8 @@ rules:
   - include: agent-baseline
   - { name: no-bare-delete, when: { kind: [delete, update], has_where: false }, action: deny }
   - { name: pii, when: { reads: ["public.customers.ssn"] }, action: approval }
-)", "/bench.yaml");
+)",
+                                  "/bench.yaml");
   auto analyzer = std::make_shared<sql::ConnectionAnalyzer>(catalog());
   policy::PolicyStage stage(cfg->policy, {{"shop", analyzer}});
   hook::SessionInfo session;
@@ -122,7 +124,8 @@ rules:
   const auto& q = queries();
   std::size_t i = 0;
   for (auto _ : state) {
-    hook::StatementEvent ev{session, hook::Origin::simple_query, q[i++ % q.size()], {}, {}, nullptr, &scratch};
+    hook::StatementEvent ev{session, hook::Origin::simple_query, q[i++ % q.size()], {}, {}, nullptr,
+                            &scratch};
     hook::Decision d;
     stage.on_statement(ev, d);
     benchmark::DoNotOptimize(d);

@@ -308,26 +308,6 @@ std::string bare_name(std::string_view qualified) {
   return std::string(dot == std::string_view::npos ? qualified : qualified.substr(dot + 1));
 }
 
-bool glob_match(std::string_view pat, std::string_view s) {
-  std::size_t p = 0, i = 0, star = std::string_view::npos, mark = 0;
-  while (i < s.size()) {
-    if (p < pat.size() && pat[p] == '*') {
-      star = p++;
-      mark = i;
-    } else if (p < pat.size() && pat[p] == s[i]) {
-      ++p;
-      ++i;
-    } else if (star != std::string_view::npos) {
-      p = star + 1;
-      i = ++mark;
-    } else {
-      return false;
-    }
-  }
-  while (p < pat.size() && pat[p] == '*') ++p;
-  return p == pat.size();
-}
-
 bool read_grant(const EvalContext& c) {
   return c.session.scope.access == hook::GrantScope::Access::read;
 }

@@ -5,28 +5,9 @@
 namespace sluice::policy {
 namespace {
 
-bool glob(std::string_view pat, std::string_view s) {
-  std::size_t p = 0, i = 0, star = std::string_view::npos, mark = 0;
-  while (i < s.size()) {
-    if (p < pat.size() && pat[p] == '*') {
-      star = p++;
-      mark = i;
-    } else if (p < pat.size() && pat[p] == s[i]) {
-      ++p;
-      ++i;
-    } else if (star != std::string_view::npos) {
-      p = star + 1;
-      i = ++mark;
-    } else {
-      return false;
-    }
-  }
-  while (p < pat.size() && pat[p] == '*') ++p;
-  return p == pat.size();
-}
-
 bool any_glob(const std::vector<std::string>& pats, std::string_view s) {
-  return std::any_of(pats.begin(), pats.end(), [&](const std::string& p) { return glob(p, s); });
+  return std::any_of(pats.begin(), pats.end(),
+                     [&](const std::string& p) { return glob_match(p, s); });
 }
 
 // A relation pattern matches a relation read, or any column of it used anywhere (the WHERE

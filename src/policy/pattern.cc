@@ -9,14 +9,20 @@ bool iequal(char a, char b) {
   return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
 }
 
-// Glob with '*', case-insensitive.
 bool glob(std::string_view pat, std::string_view s) {
+  return glob_match(pat, s, true);
+}
+
+}  // namespace
+
+bool glob_match(std::string_view pat, std::string_view s, bool ignore_case) {
+  auto same = [&](char a, char b) { return ignore_case ? iequal(a, b) : a == b; };
   std::size_t p = 0, i = 0, star = std::string_view::npos, mark = 0;
   while (i < s.size()) {
     if (p < pat.size() && pat[p] == '*') {
       star = p++;
       mark = i;
-    } else if (p < pat.size() && iequal(pat[p], s[i])) {
+    } else if (p < pat.size() && same(pat[p], s[i])) {
       ++p;
       ++i;
     } else if (star != std::string_view::npos) {
@@ -29,8 +35,6 @@ bool glob(std::string_view pat, std::string_view s) {
   while (p < pat.size() && pat[p] == '*') ++p;
   return p == pat.size();
 }
-
-}  // namespace
 
 std::vector<std::string_view> split_dotted(std::string_view s) {
   std::vector<std::string_view> out;

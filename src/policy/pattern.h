@@ -38,6 +38,9 @@ class NamePattern {
   std::string text_;
 };
 
+// `*` matches any run of characters; nothing else is special.
+bool glob_match(std::string_view pattern, std::string_view s, bool ignore_case = false);
+
 // Splits "a.b.c" into parts (no quoting; resolved names never need it).
 std::vector<std::string_view> split_dotted(std::string_view s);
 

@@ -91,8 +91,8 @@ hook::Refusal refusal_for(const StatementDecision& d, const hook::SessionInfo& s
   }
   r.message = "sluice: denied by rule " + d.rule + (d.reason.empty() ? "" : ": " + d.reason);
   if (d.rule == "grant-scope") {
-    r.hint = "This token's grant does not cover it. Ask for a grant on connection " +
-             s.connection + " with the access, tables or columns it needs.";
+    r.hint = "This token's grant does not cover it. Ask for a grant on connection " + s.connection +
+             " with the access, tables or columns it needs.";
   } else if (d.rule.rfind("baseline-", 0) == 0) {
     r.hint =
         "The agent-baseline policy blocks this for agents. If it is needed, an administrator "

@@ -98,7 +98,9 @@ void add_unique(std::vector<T>& v, const T& x) {
   if (std::find(v.begin(), v.end(), x) == v.end()) v.push_back(x);
 }
 
-std::string S(std::string_view s) { return std::string(s); }
+std::string S(std::string_view s) {
+  return std::string(s);
+}
 
 std::string lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -111,7 +113,9 @@ std::string string_of(J n) {
   return {};
 }
 
-bool is_star(J n) { return n.type() == "A_Star"; }
+bool is_star(J n) {
+  return n.type() == "A_Star";
+}
 
 // "OBJECT_TABLE" -> "table"
 std::string enum_label(std::string_view value, std::string_view prefix) {
@@ -147,8 +151,8 @@ struct Column {
 };
 
 struct RangeItem {
-  std::string alias;     // the name the query refers to it by
-  std::string schema;    // relations: for schema.table.column references
+  std::string alias;   // the name the query refers to it by
+  std::string schema;  // relations: for schema.table.column references
   std::string table;
   std::string relation;  // relations: the relation whose policy applies; "" otherwise
   std::vector<Column> columns;
@@ -276,8 +280,8 @@ std::string Walker::function_name(J parts) {
   std::string resolved = cat_.function_schema(schema, name);
   if (resolved.empty()) {
     unresolved((schema.empty() ? "" : schema + ".") + name + "()");
-    resolved = schema.empty() ? (cat_.search_path().empty() ? "public" : cat_.search_path()[0])
-                              : schema;
+    resolved =
+        schema.empty() ? (cat_.search_path().empty() ? "public" : cat_.search_path()[0]) : schema;
   }
   return resolved + "." + name;
 }
@@ -304,8 +308,8 @@ RangeItem Walker::relation_item(J rv, const Scope* lookup, bool is_write, bool c
     // still see what was asked for.
     if (!creating) unresolved(schema.empty() ? name : schema + "." + name);
     auto guess = std::make_shared<RelationInfo>();
-    guess->schema = schema.empty() ? (cat_.search_path().empty() ? "public" : cat_.search_path()[0])
-                                   : schema;
+    guess->schema =
+        schema.empty() ? (cat_.search_path().empty() ? "public" : cat_.search_path()[0]) : schema;
     guess->name = name;
     rel = guess;
   }
@@ -422,10 +426,12 @@ Lineage Walker::column_ref(J c, const Scope& scope, Clause clause) {
     // Not a known column: an item whose columns are unknown may hold it.
     std::vector<const RangeItem*> unknown;
     for (const auto& item : s->items)
-      if (!item.columns_known && (qual.empty() || matches_item(item, qual))) unknown.push_back(&item);
+      if (!item.columns_known && (qual.empty() || matches_item(item, qual)))
+        unknown.push_back(&item);
     if (!unknown.empty()) {
       for (const RangeItem* item : unknown)
-        add_unique(out.sources, (item->relation.empty() ? item->alias : item->relation) + "." + col);
+        add_unique(out.sources,
+                   (item->relation.empty() ? item->alias : item->relation) + "." + col);
       out.direct = unknown.size() == 1;
       use(out, clause);
       return out;
@@ -465,7 +471,8 @@ Lineage Walker::func_call(J fc, const Scope& scope, Clause clause) {
   if (bare == "set_config") {
     std::string setting = "*";
     J first = fc["args"].at(0);
-    if (first.type() == "A_Const" && first.body()["sval"]) setting = S(first.body()["sval"]["sval"].str());
+    if (first.type() == "A_Const" && first.body()["sval"])
+      setting = S(first.body()["sval"]["sval"].str());
     add_unique(f_.settings, lower(setting));
   }
   Lineage out;
@@ -711,7 +718,8 @@ void Walker::with_clause(J w, Scope& scope) {
     J q = cte["ctequery"];
     J aliases = cte["aliascolnames"];
     auto rename = [&](std::vector<Column>& c) {
-      for (std::size_t k = 0; k < aliases.size() && k < c.size(); ++k) c[k].name = string_of(aliases.at(k));
+      for (std::size_t k = 0; k < aliases.size() && k < c.size(); ++k)
+        c[k].name = string_of(aliases.at(k));
     };
     std::vector<Column> cols;
     if (recursive) {
@@ -743,7 +751,8 @@ void Walker::with_clause(J w, Scope& scope) {
       Walker sub(cat_, inner, depth_ + 1);
       sub.statement(q);
       merge_inner(inner, true);
-      for (const auto& o : inner.outputs) cols.push_back({o.name, {o.sources, o.functions, o.direct}});
+      for (const auto& o : inner.outputs)
+        cols.push_back({o.name, {o.sources, o.functions, o.direct}});
     }
     rename(cols);
     def.columns = std::move(cols);
@@ -858,7 +867,8 @@ std::vector<Column> Walker::select(J s, const Scope* parent, Clause ctx) {
     auto left = s["larg"] ? select(s["larg"], &scope, ctx) : std::vector<Column>{};
     auto right = s["rarg"] ? select(s["rarg"], &scope, ctx) : std::vector<Column>{};
     outputs = left;
-    for (std::size_t i = 0; i < outputs.size() && i < right.size(); ++i) outputs[i].lineage.merge(right[i].lineage);
+    for (std::size_t i = 0; i < outputs.size() && i < right.size(); ++i)
+      outputs[i].lineage.merge(right[i].lineage);
     for (auto& o : outputs) o.lineage.direct = false;
   } else if (s["valuesLists"]) {
     s["valuesLists"].each([&](J row) {
@@ -928,7 +938,9 @@ std::shared_ptr<const Facts> Walker::analyze_inner(J n) {
   return inner;
 }
 
-void Walker::dml_target(J rv, Scope& scope) { scope.items.push_back(relation_item(rv, &scope, true)); }
+void Walker::dml_target(J rv, Scope& scope) {
+  scope.items.push_back(relation_item(rv, &scope, true));
+}
 
 void Walker::relation_list(J list, bool is_write) {
   list.each([&](J r) {
@@ -938,7 +950,8 @@ void Walker::relation_list(J list, bool is_write) {
 
 void Walker::returning(J list, const Scope& scope) {
   auto cols = target_list(list, scope, Clause::returning);
-  for (auto& c : cols) f_.outputs.push_back({c.name, c.lineage.sources, c.lineage.functions, c.lineage.direct});
+  for (auto& c : cols)
+    f_.outputs.push_back({c.name, c.lineage.sources, c.lineage.functions, c.lineage.direct});
 }
 
 // Names of a DROP's objects: lists of identifiers for relations.
@@ -972,7 +985,8 @@ void Walker::set_stmt(J s, bool from_alter) {
       add_unique(f_.settings, opt);
       J v = a.body()["arg"];
       std::int64_t iv = 1;
-      if (opt == "transaction_read_only" && v.type() == "A_Const" && int_const(v.body(), iv) && iv == 0)
+      if (opt == "transaction_read_only" && v.type() == "A_Const" && int_const(v.body(), iv) &&
+          iv == 0)
         f_.read_write_transaction = true;
     });
     if (name == "session characteristics")
@@ -1006,7 +1020,8 @@ void Walker::statement(J n) {
     if (f_.effects.empty()) f_.kind = Kind::select;
     effect(Kind::select);
     auto cols = select(s, nullptr, Clause::output);
-    for (auto& c : cols) f_.outputs.push_back({c.name, c.lineage.sources, c.lineage.functions, c.lineage.direct});
+    for (auto& c : cols)
+      f_.outputs.push_back({c.name, c.lineage.sources, c.lineage.functions, c.lineage.direct});
     return;
   }
   if (t == "InsertStmt") {
@@ -1081,7 +1096,8 @@ void Walker::statement(J n) {
       mw["targetList"].each([&](J tgt) {
         if (tgt.type() == "ResTarget") expr(tgt.body()["val"], scope, Clause::set);
       });
-      mw["values"].each([&](J v) { use(expr(v, scope, Clause::insert_source), Clause::insert_source); });
+      mw["values"].each(
+          [&](J v) { use(expr(v, scope, Clause::insert_source), Clause::insert_source); });
     });
     return;
   }
@@ -1106,11 +1122,13 @@ void Walker::statement(J n) {
         for (const auto& c : item.columns)
           if (cols.empty() || std::find(cols.begin(), cols.end(), c.name) != cols.end()) {
             use(c.lineage, Clause::output);
-            f_.outputs.push_back({c.name, c.lineage.sources, c.lineage.functions, c.lineage.direct});
+            f_.outputs.push_back(
+                {c.name, c.lineage.sources, c.lineage.functions, c.lineage.direct});
           }
         if (!item.columns_known) {
           if (cols.empty()) cols.push_back("*");
-          for (const auto& c : cols) add_unique(f_.columns, ColumnUse{item.relation, c, Clause::output});
+          for (const auto& c : cols)
+            add_unique(f_.columns, ColumnUse{item.relation, c, Clause::output});
         }
       }
       scope.items.push_back(item);
@@ -1287,8 +1305,9 @@ void Walker::statement(J n) {
       std::string name = qualified_object(obj);
       if (!relation_like || name.empty()) return;
       auto dot = name.find('.');
-      auto rel = dot == std::string::npos ? cat_.find_relation("", name)
-                                          : cat_.find_relation(name.substr(0, dot), name.substr(dot + 1));
+      auto rel = dot == std::string::npos
+                     ? cat_.find_relation("", name)
+                     : cat_.find_relation(name.substr(0, dot), name.substr(dot + 1));
       const std::string first = cat_.search_path().empty() ? "public" : cat_.search_path()[0];
       write(rel ? rel->qualified() : (dot == std::string::npos ? first + "." + name : name));
     });
@@ -1340,7 +1359,9 @@ void Walker::statement(J n) {
   if (t == "AlterRoleSetStmt" || t == "AlterDatabaseSetStmt" || t == "AlterSystemStmt") {
     f_.kind = Kind::alter;
     effect(Kind::alter);
-    f_.object_type = t == "AlterRoleSetStmt" ? "role" : t == "AlterDatabaseSetStmt" ? "database" : "system";
+    f_.object_type = t == "AlterRoleSetStmt"       ? "role"
+                     : t == "AlterDatabaseSetStmt" ? "database"
+                                                   : "system";
     if (s["setstmt"]) {
       set_stmt(s["setstmt"], true);
     } else {
@@ -1402,12 +1423,15 @@ Analysis PgAnalyzer::analyze(std::string_view sql) const {
     out.error = "the parse tree could not be read";
     return out;
   }
-  J(root)["stmts"].each([&](J raw) {
+  J(root)
+  ["stmts"].each([&](J raw) {
     Facts f;
-    auto begin = static_cast<std::size_t>(std::max<std::int64_t>(0, raw["stmt_location"].integer()));
+    auto begin =
+        static_cast<std::size_t>(std::max<std::int64_t>(0, raw["stmt_location"].integer()));
     std::int64_t len = raw["stmt_len"].integer();
     if (begin <= sql.size()) {
-      std::string_view t = sql.substr(begin, len > 0 ? static_cast<std::size_t>(len) : std::string_view::npos);
+      std::string_view t =
+          sql.substr(begin, len > 0 ? static_cast<std::size_t>(len) : std::string_view::npos);
       while (!t.empty() && std::isspace(static_cast<unsigned char>(t.front()))) t.remove_prefix(1);
       f.text = std::string(t);
     }

@@ -282,7 +282,6 @@ TEST_F(AnalyzerTest, OfflineCatalogStillResolvesByRules) {
                           [](const ColumnUse& u) { return u.column == "*"; }));
 }
 
-
 TEST(AnalysisCacheTest, AdmitsOnSecondSightingAndHonoursGeneration) {
   AnalysisCache cache(64);
   auto make = [](std::uint64_t gen) {
