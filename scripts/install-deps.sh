@@ -9,7 +9,7 @@ packages=(
   libssl-dev libpg-query-dev libprotobuf-c-dev libsqlite3-dev libpq-dev libyaml-cpp-dev libsimdjson-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   postgresql-15 postgresql-client-15 pgbouncer
-  python3-psycopg python3-pytest python3-yaml
+  python3-psycopg python3-pytest python3-yaml python3-cryptography
   libpostgresql-jdbc-java openssl procps iproute2
 )
 # Use the machine's JDK and Node.js when present; install Debian's otherwise.

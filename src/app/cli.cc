@@ -10,6 +10,8 @@
 #include <map>
 #include <optional>
 
+#include "admin/json.h"
+#include "app/cli_common.h"
 #include "app/gateway.h"
 #include "config/config.h"
 #include "core/log.h"
@@ -37,126 +39,26 @@ usage:
                      [--reason TEXT] [--as APPROVER]
   sluice grants list -c sluice.yaml [--json] [--identity NAME] [--status S] [--live]
   sluice grants revoke -c sluice.yaml ID [--as NAME]
+  sluice grants approve -c sluice.yaml ID --as NAME
+  sluice grants deny -c sluice.yaml ID --as NAME --reason TEXT
+  sluice grants request --server URL --connection CONN --ttl 15m [--access read|write]
+                        [--tables a,b] [--columns s.t.c] [--role R] [--reason TEXT]
+                        [--wait 10m] [--ca-file FILE] [--credential-file FILE]
+      (credential: $SLUICE_API_KEY or $SLUICE_BEARER_TOKEN or --credential-file; prints the
+       token as the last line; exit 3 when denied, 4 when the wait ends undecided)
+  sluice apikeys create -c sluice.yaml --identity NAME --roles a,b [--ttl 90d] [--json]
+  sluice apikeys list -c sluice.yaml [--json]
+  sluice apikeys revoke -c sluice.yaml ID
   sluice sessions list -c sluice.yaml [--json] [--live]
   sluice policy check -c sluice.yaml --identity NAME --connection CONN [--access read|write]
                       [--tables a,b] [--columns s.t.c] [--role R] [--live] --sql 'SQL'
 
   sluice --version
 
-docs: README.md, docs/configuration.md, docs/design/
+docs: README.md, docs/configuration.md, docs/api.md, docs/design/
 )";
 
-// Flags (--name value, --name=value, -c value) and positional words.
-struct Args {
-  std::vector<std::string> words;
-  std::map<std::string, std::string> flags;
-  std::vector<std::string> errors;
-
-  static Args parse(const std::vector<std::string>& in) {
-    static const std::vector<std::string> kBoolean = {"json", "live", "help", "all", "version"};
-    Args a;
-    for (std::size_t i = 0; i < in.size(); ++i) {
-      const std::string& s = in[i];
-      if (s == "-c") {
-        if (i + 1 >= in.size())
-          a.errors.push_back("-c needs a file");
-        else
-          a.flags["config"] = in[++i];
-      } else if (s.rfind("--", 0) == 0 && s.size() > 2) {
-        std::string name = s.substr(2), value;
-        auto eq = name.find('=');
-        if (eq != std::string::npos) {
-          value = name.substr(eq + 1);
-          name = name.substr(0, eq);
-        } else if (std::find(kBoolean.begin(), kBoolean.end(), name) != kBoolean.end()) {
-          value = "true";
-        } else if (i + 1 < in.size()) {
-          value = in[++i];
-        } else {
-          a.errors.push_back("--" + name + " needs a value");
-        }
-        a.flags[name] = value;
-      } else {
-        a.words.push_back(s);
-      }
-    }
-    return a;
-  }
-  std::optional<std::string> get(const std::string& k) const {
-    auto it = flags.find(k);
-    if (it == flags.end()) return std::nullopt;
-    return it->second;
-  }
-  bool has(const std::string& k) const { return flags.count(k) > 0; }
-};
-
-int fail(const std::string& message) {
-  std::fprintf(stderr, "sluice: %s\n", message.c_str());
-  return 2;
-}
-
-std::vector<std::string> split_csv(const std::string& s) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start <= s.size()) {
-    auto comma = s.find(',', start);
-    std::string part =
-        s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    if (!part.empty()) out.push_back(part);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return out;
-}
-
-std::string local_actor(const Args& a) {
-  if (auto as = a.get("as")) return *as;
-  const char* user = std::getenv("USER");
-  return std::string("local-admin:") + (user && *user ? user : "unknown");
-}
-
-Result<config::Config> load(const Args& a) {
-  auto path = a.get("config");
-  if (!path) return error(Code::invalid_argument, "missing -c sluice.yaml");
-  return config::load_config(*path);
-}
-
-Result<std::unique_ptr<store::StateStore>> open_store(const config::Config& c) {
-  std::error_code ec;
-  std::filesystem::create_directories(c.data_dir, ec);
-  if (ec) return error(Code::io_error, "data_dir " + c.data_dir.string() + ": " + ec.message());
-  return store::open_sqlite_store((c.data_dir / "state.db").string());
-}
-
-json::array to_json(const std::vector<std::string>& v) {
-  json::array a;
-  for (const auto& s : v) a.emplace_back(s);
-  return a;
-}
-
-json::object grant_json(const store::GrantRecord& g) {
-  json::object o;
-  o["id"] = g.id;
-  o["status"] = std::string(store::to_string(g.status));
-  o["identity"] = g.identity;
-  o["connection"] = g.connection;
-  o["access"] = g.access;
-  o["tables"] = to_json(g.tables);
-  o["columns"] = to_json(g.columns);
-  o["role"] = g.role;
-  o["reason"] = g.reason;
-  o["requested_by"] = g.requested_by;
-  o["decided_by"] = g.decided_by;
-  o["created_at"] = format_utc(g.created_at);
-  if (g.starts_at) o["starts_at"] = format_utc(g.starts_at);
-  if (g.expires_at) o["expires_at"] = format_utc(g.expires_at);
-  if (g.revoked_at) {
-    o["revoked_at"] = format_utc(g.revoked_at);
-    o["revoked_by"] = g.revoked_by;
-  }
-  o["live"] = g.live(now_ms());
-  return o;
-}
+using namespace cli;
 
 int cmd_serve(const Args& a) {
   auto cfg = load(a);
@@ -205,60 +107,6 @@ int cmd_token_issue(const Args& a) {
               g.identity.c_str(), listen.c_str(), g.connection.c_str());
   std::printf("%s\n", issued->token.c_str());
   return 0;
-}
-
-int cmd_grants(const Args& a) {
-  if (a.words.size() < 2) return fail("grants: expected list or revoke\n" + std::string(kUsage));
-  auto cfg = load(a);
-  if (!cfg) return fail(cfg.status().message());
-  auto store = open_store(*cfg);
-  if (!store) return fail(store.status().message());
-  const std::string& verb = a.words[1];
-  if (verb == "list") {
-    store::GrantFilter f;
-    f.identity = a.get("identity");
-    if (auto s = a.get("status")) {
-      f.status = store::parse_grant_status(*s);
-      if (!f.status)
-        return fail("grants list: --status must be pending, approved, denied or revoked");
-    }
-    f.live_only = a.has("live");
-    auto list = (*store)->list_grants(f);
-    if (!list) return fail(list.status().message());
-    if (a.has("json")) {
-      json::array arr;
-      for (const auto& g : *list) arr.push_back(grant_json(g));
-      std::cout << json::serialize(arr) << "\n";
-      return 0;
-    }
-    std::printf("%-20s %-9s %-20s %-12s %-6s %-25s %s\n", "ID", "STATUS", "IDENTITY", "CONNECTION",
-                "ACCESS", "EXPIRES", "SCOPE");
-    for (const auto& g : *list) {
-      std::string scope;
-      for (const auto& t : g.tables) scope += (scope.empty() ? "" : ",") + t;
-      std::string status(store::to_string(g.status));
-      if (g.status == store::GrantStatus::approved && !g.live(now_ms())) status = "expired";
-      std::printf("%-20s %-9s %-20s %-12s %-6s %-25s %s\n", g.id.c_str(), status.c_str(),
-                  g.identity.c_str(), g.connection.c_str(), g.access.c_str(),
-                  g.expires_at ? format_utc(g.expires_at).c_str() : "-",
-                  scope.empty() ? "*" : scope.c_str());
-    }
-    return 0;
-  }
-  if (verb == "revoke") {
-    if (a.words.size() < 3)
-      return fail("grants revoke: expected a grant ID (see sluice grants list)");
-    identity::GrantService grants(**store);
-    auto g = grants.revoke(a.words[2], local_actor(a));
-    if (!g) return fail("grants revoke: " + g.status().message());
-    std::printf("grant %s revoked; its live sessions end within a second\n", g->id.c_str());
-    return 0;
-  }
-  return fail("grants: unknown command '" + verb + "' (expected list or revoke)");
-}
-
-json::array strings(const std::vector<std::string>& v) {
-  return to_json(v);
 }
 
 int cmd_policy(const Args& a) {
@@ -315,8 +163,8 @@ int cmd_policy(const Args& a) {
     json::array effects;
     for (auto k : f.effects) effects.emplace_back(std::string(sql::to_string(k)));
     o["effects"] = std::move(effects);
-    o["reads"] = strings(f.reads);
-    o["writes"] = strings(f.writes);
+    o["reads"] = admin::to_json(f.reads);
+    o["writes"] = admin::to_json(f.writes);
     json::array columns;
     for (const auto& u : f.columns) {
       json::object c;
@@ -325,11 +173,11 @@ int cmd_policy(const Args& a) {
       columns.push_back(std::move(c));
     }
     o["columns"] = std::move(columns);
-    o["functions"] = strings(f.functions);
+    o["functions"] = admin::to_json(f.functions);
     o["masked"] = json::array();
     if (d.caps.max_rows) o["max_rows"] = d.caps.max_rows;
     if (d.caps.max_bytes) o["max_bytes"] = d.caps.max_bytes;
-    if (!f.unresolved.empty()) o["unresolved"] = strings(f.unresolved);
+    if (!f.unresolved.empty()) o["unresolved"] = admin::to_json(f.unresolved);
     std::cout << json::serialize(o) << "\n";
   }
   return 0;
@@ -345,24 +193,7 @@ int cmd_sessions(const Args& a) {
   if (!list) return fail(list.status().message());
   if (a.has("json")) {
     json::array arr;
-    for (const auto& s : *list) {
-      json::object o;
-      o["id"] = s.id;
-      o["node"] = s.node;
-      o["grant_id"] = s.grant_id;
-      o["identity"] = s.identity;
-      o["connection"] = s.connection;
-      o["protocol"] = s.protocol;
-      o["client_address"] = s.client_address;
-      o["application"] = s.application;
-      o["tls"] = s.tls;
-      o["started_at"] = format_utc(s.started_at);
-      if (s.ended_at) {
-        o["ended_at"] = format_utc(s.ended_at);
-        o["end_reason"] = s.end_reason;
-      }
-      arr.push_back(std::move(o));
-    }
+    for (const auto& s : *list) arr.push_back(admin::session_to_json(s));
     std::cout << json::serialize(arr) << "\n";
     return 0;
   }
@@ -393,7 +224,11 @@ int run_cli(const std::vector<std::string>& argv) {
     if (a.words.size() < 2 || a.words[1] != "issue") return fail("token: expected issue");
     return cmd_token_issue(a);
   }
-  if (cmd == "grants") return cmd_grants(a);
+  if (cmd == "grants") {
+    if (a.words.size() >= 2 && a.words[1] == "request") return cmd_grants_request(a);
+    return cmd_grants(a);
+  }
+  if (cmd == "apikeys") return cmd_apikeys(a);
   if (cmd == "sessions") return cmd_sessions(a);
   if (cmd == "policy") return cmd_policy(a);
   return fail("unknown command '" + cmd + "'\n" + kUsage);

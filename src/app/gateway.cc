@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/time.h"
 #include "net/tls.h"
 #include "policy/policy_stage.h"
@@ -26,6 +27,8 @@ Gateway::Gateway(config::Config config) : config_(std::move(config)) {}
 
 Gateway::~Gateway() {
   stopping_ = true;
+  admin_io_.stop();
+  if (admin_thread_.joinable()) admin_thread_.join();
   if (watcher_.joinable()) watcher_.join();
   if (catalog_thread_.joinable()) catalog_thread_.join();
   for (auto& w : workers_) {
@@ -65,6 +68,12 @@ Status Gateway::start() {
                                                {}});
   services_->install_secret = *secret;
   services_->node_name = "node-" + std::to_string(config_.node_id);
+  // Sessions this node recorded as live died with its previous process.
+  if (auto ended =
+          store_->end_node_sessions(services_->node_name, store_->now(), "the gateway restarted");
+      ended && *ended > 0)
+    log::info("gateway", "closed the records of ", *ended,
+              " session(s) left open by this node's previous run");
   services_->no_tls = std::make_shared<ssl::context>(ssl::context::tls_server);
   if (config_.tls.enabled()) {
     auto ctx = make_server_tls(config_.tls);
@@ -130,7 +139,39 @@ Status Gateway::start() {
   log::info("gateway", "sluice listening for PostgreSQL clients on ",
             config::Endpoint{ep.host, port}.to_string(), " (", n, " workers, node ",
             config_.node_id, ", state ", (config_.data_dir / "state.db").string(), ")");
+  return start_admin();
+}
+
+Status Gateway::start_admin() {
+  metrics::register_gauge("sluice_sessions_active", "Client sessions open now.",
+                          [this] { return static_cast<double>(sessions_.load()); });
+  oidc_ = std::make_unique<identity::OidcVerifier>(config_.identity.oidc);
+  if (!config_.listen_admin) {
+    if (oidc_->enabled())
+      log::warn("gateway",
+                "identity.oidc is configured but listen.admin is not: nothing will "
+                "accept OIDC tokens");
+    return Status::ok();
+  }
+  api_ = std::make_unique<admin::AdminApi>(
+      admin::ApiDeps{config_, *store_, *oidc_, [this] { return not_ready(); }});
+  http_ = std::make_unique<admin::HttpServer>(
+      admin_io_, services_->server_tls,
+      [this](admin::Request r) { return api_->handle(std::move(r)); });
+  const auto& ep = *config_.listen_admin;
+  SLUICE_TRY(http_->listen(ep.host, ep.port));
+  log::info("gateway", "admin API listening on ", services_->server_tls ? "https://" : "http://",
+            config::Endpoint{ep.host, http_->port()}.to_string());
   return Status::ok();
+}
+
+std::vector<std::string> Gateway::not_ready() const {
+  std::vector<std::string> reasons;
+  if (services_->draining) reasons.emplace_back("draining: the gateway is shutting down");
+  for (const auto& issuer : oidc_->unavailable())
+    reasons.push_back("the signing keys of OIDC issuer " + issuer + " are not available yet");
+  if (!store_->last_change_seq()) reasons.emplace_back("the state store is unavailable");
+  return reasons;
 }
 
 awaitable<void> Gateway::accept_loop(Worker& w) {
@@ -243,6 +284,14 @@ int Gateway::run() {
     });
   }
   watcher_ = std::thread([this] { watch_changes(); });
+  if (http_) {
+    http_->start();
+    if (oidc_->enabled()) asio::co_spawn(admin_io_, oidc_->warm_up(), asio::detached);
+    admin_thread_ = std::thread([this] {
+      auto guard = asio::make_work_guard(admin_io_);
+      admin_io_.run();
+    });
+  }
   catalog_thread_ = std::thread([this] { refresh_catalogs(); });
 
   asio::signal_set signals(control_, SIGTERM, SIGINT);
@@ -289,6 +338,9 @@ int Gateway::run() {
   control_.run();
 
   stopping_ = true;
+  if (http_) asio::post(admin_io_, [this] { http_->stop(); });
+  admin_io_.stop();
+  if (admin_thread_.joinable()) admin_thread_.join();
   for (auto& w : workers_) w->io.stop();
   for (auto& w : workers_)
     if (w->thread.joinable()) w->thread.join();

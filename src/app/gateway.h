@@ -3,8 +3,9 @@
 // Owns the worker threads (one io_context each, with its own SO_REUSEPORT acceptor, so the
 // kernel spreads connections and a session never leaves its thread), the blocking pool for
 // state store calls, the session registry, and a watcher that applies the store's change feed
-// to live sessions (a revocation ends them within a second). SIGTERM drains: no new sessions,
-// running statements finish, then the process exits; a second signal stops at once.
+// to live sessions (a revocation ends them within a second), and the admin listener's thread.
+// SIGTERM drains: no new sessions, running statements finish, then the process exits; a second
+// signal stops at once.
 #pragma once
 
 #include <atomic>
@@ -13,9 +14,12 @@
 #include <thread>
 #include <vector>
 
+#include "admin/api.h"
+#include "admin/http_server.h"
 #include "config/config.h"
 #include "core/status.h"
 #include "hook/statement_stage.h"
+#include "identity/oidc.h"
 #include "net/asio.h"
 #include "session/services.h"
 #include "sql/connection_analyzer.h"
@@ -39,6 +43,8 @@ class Gateway {
   void watch_changes();
   void refresh_catalogs();
   void begin_drain();
+  Status start_admin();
+  std::vector<std::string> not_ready() const;
 
   config::Config config_;
   std::unique_ptr<store::StateStore> store_;
@@ -55,6 +61,13 @@ class Gateway {
   std::thread catalog_thread_;
   std::map<std::string, std::shared_ptr<sql::ConnectionAnalyzer>> analyzers_;
   std::uint64_t catalog_generation_ = 0;
+  // The admin listener runs on its own thread, so management traffic and the store calls it
+  // makes never delay the data path.
+  net::asio::io_context admin_io_;
+  std::thread admin_thread_;
+  std::unique_ptr<identity::OidcVerifier> oidc_;
+  std::unique_ptr<admin::AdminApi> api_;
+  std::unique_ptr<admin::HttpServer> http_;
 };
 
 }  // namespace sluice::app

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "config/yaml_reader.h"
+#include "policy/roles.h"
 #include "policy/rules.h"
 
 namespace sluice::config {
@@ -27,7 +28,8 @@ void read_postgres_upstream(Reader& r, const YAML::Node& n, const std::string& p
                             PostgresUpstream& u) {
   if (!r.is_map(n, path)) return;
   r.only_keys(n, path,
-              {"host", "port", "database", "user", "password", "tls", "ca_file", "server_name"});
+              {"host", "port", "database", "user", "password", "tls", "ca_file", "server_name",
+               "search_path"});
   if (!n["host"]) r.fail(n, path, "missing required key 'host'");
   if (!n["database"]) r.fail(n, path, "missing required key 'database'");
   if (!n["user"]) r.fail(n, path, "missing required key 'user'");
@@ -72,6 +74,81 @@ void read_postgres_upstream(Reader& r, const YAML::Node& n, const std::string& p
         u.search_path = *l;
       }
     }
+  }
+}
+
+bool loopback_url(std::string_view url) {
+  for (std::string_view p :
+       {"http://127.", "http://localhost:", "http://localhost/", "http://[::1]"})
+    if (url.substr(0, p.size()) == p) return true;
+  return url == "http://localhost";
+}
+
+void read_identity(Reader& r, const YAML::Node& n, IdentityConfig& id) {
+  if (!r.is_map(n, "identity")) return;
+  r.only_keys(n, "identity", {"oidc"});
+  const YAML::Node& list = n["oidc"];
+  if (!list) return;
+  if (!list.IsSequence()) {
+    r.fail(list, "identity.oidc", "expected a list of OpenID providers");
+    return;
+  }
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const YAML::Node& m = list[i];
+    std::string path = "identity.oidc[" + std::to_string(i) + "]";
+    if (!r.is_map(m, path)) continue;
+    r.only_keys(m, path,
+                {"issuer", "audience", "algorithms", "groups_claim", "identity_claim",
+                 "identity_prefix", "clock_skew", "jwks_min_refresh", "jwks_max_age",
+                 "max_token_bytes", "max_token_lifetime", "ca_file"});
+    OidcIssuer o;
+    if (!m["issuer"]) r.fail(m, path, "missing required key 'issuer'");
+    if (!m["audience"]) r.fail(m, path, "missing required key 'audience'");
+    if (!m["algorithms"])
+      r.fail(m, path, "missing required key 'algorithms' (pin them: RS256, ES256, EdDSA)");
+    if (m["issuer"])
+      if (auto s = r.string(m["issuer"], path + ".issuer")) {
+        o.issuer = *s;
+        if (o.issuer.rfind("https://", 0) != 0 && !loopback_url(o.issuer))
+          r.fail(m["issuer"], path + ".issuer",
+                 "expected an https:// URL (plain http only to a loopback address)");
+        for (const auto& other : id.oidc)
+          if (other.issuer == o.issuer)
+            r.fail(m["issuer"], path + ".issuer", "this issuer is configured twice");
+      }
+    if (m["audience"])
+      if (auto s = r.string(m["audience"], path + ".audience")) o.audience = *s;
+    if (m["algorithms"])
+      if (auto l = r.string_list(m["algorithms"], path + ".algorithms")) {
+        for (const auto& a : *l)
+          if (a != "RS256" && a != "ES256" && a != "EdDSA")
+            r.fail(m["algorithms"], path + ".algorithms",
+                   "'" + a + "' is not supported; expected RS256, ES256 or EdDSA");
+        if (l->empty()) r.fail(m["algorithms"], path + ".algorithms", "pin at least one");
+        o.algorithms = *l;
+      }
+    if (m["groups_claim"])
+      if (auto s = r.string(m["groups_claim"], path + ".groups_claim")) o.groups_claim = *s;
+    if (m["identity_claim"])
+      if (auto s = r.string(m["identity_claim"], path + ".identity_claim")) o.identity_claim = *s;
+    if (m["identity_prefix"])
+      if (auto s = r.string(m["identity_prefix"], path + ".identity_prefix"))
+        o.identity_prefix = *s;
+    if (m["clock_skew"])
+      if (auto d = r.duration(m["clock_skew"], path + ".clock_skew")) o.clock_skew = *d;
+    if (m["jwks_min_refresh"])
+      if (auto d = r.duration(m["jwks_min_refresh"], path + ".jwks_min_refresh"))
+        o.jwks_min_refresh = *d;
+    if (m["jwks_max_age"])
+      if (auto d = r.duration(m["jwks_max_age"], path + ".jwks_max_age")) o.jwks_max_age = *d;
+    if (m["max_token_bytes"])
+      if (auto v = r.size(m["max_token_bytes"], path + ".max_token_bytes")) o.max_token_bytes = *v;
+    if (m["max_token_lifetime"])
+      if (auto d = r.duration(m["max_token_lifetime"], path + ".max_token_lifetime"))
+        o.max_token_lifetime = *d;
+    if (m["ca_file"])
+      if (auto s = r.string(m["ca_file"], path + ".ca_file")) o.ca_file = r.resolve(*s).string();
+    id.oidc.push_back(std::move(o));
   }
 }
 
@@ -186,6 +263,20 @@ std::string_view to_string(UpstreamTls mode) {
       return "verify-full";
   }
   return "?";
+}
+
+bool is_loopback_host(std::string_view h) {
+  if (h == "localhost" || h == "::1" || h == "[::1]") return true;
+  if (h.substr(0, 4) != "127.") return false;
+  int dots = 0;
+  for (char ch : h.substr(4)) {
+    if (ch == '.') {
+      ++dots;
+    } else if (ch < '0' || ch > '9') {
+      return false;
+    }
+  }
+  return dots == 2;
 }
 
 const Connection* Config::find_connection(std::string_view name) const {
@@ -312,21 +403,37 @@ Result<Config> parse_config(std::string_view yaml, const std::filesystem::path& 
         read_limits(r, v, c.limits);
       } else if (key == "connections") {
         read_connections(r, v, c);
-      } else if (key == "rules" || key == "default_action") {
+      } else if (key == "rules" || key == "default_action" || key == "roles") {
         // Read below, together.
-      } else if (key == "identity" || key == "roles" || key == "masking" || key == "audit" ||
-                 key == "approvals") {
+      } else if (key == "identity") {
+        read_identity(r, v, c.identity);
+      } else if (key == "masking" || key == "audit" || key == "approvals") {
         // Refuse rather than ignore: a configuration that asks for masking or rules must not
         // run without them.
         r.fail(kv.first, key, "not supported by this build yet; remove it or upgrade Sluice");
       }
     }
-    c.policy = std::make_shared<const policy::Policy>(
+    auto roles = std::make_shared<policy::Roles>(policy::read_roles(r, root["roles"]));
+    auto pol = std::make_shared<policy::Policy>(
         policy::read_policy(r, root["rules"], root["default_action"]));
+    for (const auto& role : roles->list) {
+      if (role.default_action) pol->role_defaults.emplace_back(role.name, *role.default_action);
+      for (const auto& conn : role.connections)
+        if (conn.find('*') == std::string::npos && !c.find_connection(conn))
+          r.fail(root["roles"], "roles." + role.name + ".connections",
+                 "there is no connection named '" + conn + "'");
+    }
+    c.roles = std::move(roles);
+    c.policy = std::move(pol);
   } catch (const YAML::Exception& e) {
     r.fail_top(std::string("unexpected YAML structure: ") + e.what());
   }
   if (!c.policy) c.policy = std::make_shared<const policy::Policy>();
+  if (!c.roles) c.roles = std::make_shared<const policy::Roles>();
+  if (c.listen_admin && !c.tls.enabled() && !is_loopback_host(c.listen_admin->host))
+    r.fail(root["listen"]["admin"], "listen.admin",
+           "the admin API carries credentials: off a loopback address it needs tls.cert and "
+           "tls.key");
   if (!c.listen_postgres && r.ok())
     r.fail_top("listen.postgres is required (for example listen: {postgres: 127.0.0.1:15432})");
   if (!r.ok()) return error(Code::invalid_argument, r.joined());

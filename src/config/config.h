@@ -21,7 +21,8 @@
 
 namespace sluice::policy {
 struct Policy;
-}
+struct Roles;
+}  // namespace sluice::policy
 
 namespace sluice::config {
 
@@ -80,6 +81,26 @@ struct Limits {
   Duration catalog_refresh{60'000};             // how often each connection's catalog is re-read
 };
 
+// An OpenID provider whose JWT access tokens the admin API accepts.
+struct OidcIssuer {
+  std::string issuer;                   // exact `iss`; discovery at <issuer>/.well-known/...
+  std::string audience;                 // required in `aud`
+  std::vector<std::string> algorithms;  // pinned: RS256, ES256, EdDSA
+  std::string groups_claim = "groups";
+  std::string identity_claim = "sub";
+  std::string identity_prefix;  // prepended to the identity (separates issuers)
+  Duration clock_skew{60'000};
+  Duration jwks_min_refresh{30'000};  // least time between refreshes for an unknown kid
+  Duration jwks_max_age{3'600'000};   // the JWKS is re-fetched when older
+  std::uint32_t max_token_bytes = 16384;
+  Duration max_token_lifetime{86'400'000};
+  std::string ca_file;  // for https; empty: the system's trust store
+};
+
+struct IdentityConfig {
+  std::vector<OidcIssuer> oidc;
+};
+
 struct StateConfig {
   enum class Backend : std::uint8_t { sqlite, postgres };
   Backend backend = Backend::sqlite;
@@ -99,7 +120,9 @@ struct Config {
   ClientTls tls;
   Limits limits;
   std::vector<Connection> connections;
+  IdentityConfig identity;
   std::shared_ptr<const policy::Policy> policy;  // never null after loading
+  std::shared_ptr<const policy::Roles> roles;    // never null after loading
 
   const Connection* find_connection(std::string_view name) const;
 };
@@ -107,6 +130,9 @@ struct Config {
 Result<Config> load_config(const std::filesystem::path& path);
 // Parses YAML text; `source` names it in errors and anchors relative paths.
 Result<Config> parse_config(std::string_view yaml, const std::filesystem::path& source);
+
+// True for 127.0.0.0/8, ::1 and "localhost".
+bool is_loopback_host(std::string_view host);
 
 // "15m", "90s", "500ms", "2h", "1d". Exposed for the CLI's --ttl.
 std::optional<Duration> parse_duration(std::string_view text);

@@ -22,10 +22,10 @@ std::string checksum(std::string_view body) {
 
 }  // namespace
 
-std::string generate_token() {
-  std::string token(kTokenPrefix);
+std::string generate_secret(std::string_view prefix) {
+  std::string token(prefix);
   // Rejection sampling keeps every character uniform over the alphabet.
-  while (token.size() < kTokenPrefix.size() + kTokenRandomChars) {
+  while (token.size() < prefix.size() + kTokenRandomChars) {
     unsigned char b;
     crypto::random_bytes(&b, 1);
     if (b < 248) token += kBase62[b % 62];
@@ -34,17 +34,30 @@ std::string generate_token() {
   return token;
 }
 
-Status check_token_format(std::string_view token) {
-  if (token.size() != kTokenLength || token.substr(0, kTokenPrefix.size()) != kTokenPrefix)
-    return error(Code::unauthenticated, "not a Sluice token (expected slc_ and 46 characters)");
-  std::string_view rest = token.substr(kTokenPrefix.size());
+Status check_secret_format(std::string_view token, std::string_view prefix, std::string_view what) {
+  std::string w(what);
+  if (token.size() != prefix.size() + kTokenRandomChars + kTokenChecksumChars ||
+      token.substr(0, prefix.size()) != prefix)
+    return error(Code::unauthenticated,
+                 "not a Sluice " + w + " (expected " + std::string(prefix) + " and " +
+                     std::to_string(kTokenRandomChars + kTokenChecksumChars) + " characters)");
+  std::string_view rest = token.substr(prefix.size());
   if (!std::all_of(rest.begin(), rest.end(),
                    [](char c) { return kBase62.find(c) != std::string_view::npos; }))
-    return error(Code::unauthenticated, "not a Sluice token (unexpected characters)");
+    return error(Code::unauthenticated, "not a Sluice " + w + " (unexpected characters)");
   std::string_view body = token.substr(0, token.size() - kTokenChecksumChars);
   if (!crypto::constant_time_equal(checksum(body), token.substr(body.size())))
-    return error(Code::unauthenticated, "the token's checksum does not match (mistyped or cut)");
+    return error(Code::unauthenticated,
+                 "the " + w + "'s checksum does not match (mistyped or cut)");
   return Status::ok();
+}
+
+std::string generate_token() {
+  return generate_secret(kTokenPrefix);
+}
+
+Status check_token_format(std::string_view token) {
+  return check_secret_format(token, kTokenPrefix, "token");
 }
 
 std::string token_lookup_hash(std::string_view token) {

@@ -22,6 +22,10 @@ inline constexpr std::size_t kTokenChecksumChars = 6;
 inline constexpr std::size_t kTokenLength =
     kTokenPrefix.size() + kTokenRandomChars + kTokenChecksumChars;
 
+// A prefixed random secret with a checksum: `slc_` tokens, `slk_` API keys.
+std::string generate_secret(std::string_view prefix);
+Status check_secret_format(std::string_view secret, std::string_view prefix, std::string_view what);
+
 std::string generate_token();
 // Ok when `token` has the prefix, length, alphabet and a matching checksum.
 Status check_token_format(std::string_view token);

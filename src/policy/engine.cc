@@ -148,8 +148,11 @@ StatementDecision evaluate(const Policy& policy, const sql::Facts& f, const Eval
     d.reason = reason;
     return d;
   }
-  d.action = policy.default_action;
-  if (d.action == Action::deny) d.reason = "no rule allows it and the default is deny";
+  d.action = policy.default_for(ctx.session.role);
+  if (d.action == Action::deny)
+    d.reason = ctx.session.role.empty() || d.action == policy.default_action
+                   ? "no rule allows it and the default is deny"
+                   : "no rule allows it and role " + ctx.session.role + "'s default is deny";
   return d;
 }
 

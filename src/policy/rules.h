@@ -76,7 +76,13 @@ struct BaselineOptions {
 struct Policy {
   std::vector<Rule> rules;
   Action default_action = Action::allow;
-  bool empty() const { return rules.empty() && default_action == Action::allow; }
+  // Roles that set their own `default`, by role name.
+  std::vector<std::pair<std::string, Action>> role_defaults;
+  Action default_for(std::string_view role) const {
+    for (const auto& [name, a] : role_defaults)
+      if (name == role) return a;
+    return default_action;
+  }
 };
 
 // Parses `rules:` (a list). Errors go to the reader.

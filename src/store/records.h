@@ -38,7 +38,9 @@ struct GrantRecord {
   TimeMs expires_at = 0;
   TimeMs revoked_at = 0;
   std::string revoked_by;
-  int max_sessions = 0;  // 0: no cap
+  int max_sessions = 0;             // 0: no cap
+  std::vector<std::string> groups;  // the requester's groups when it asked (for rules)
+  TimeMs token_issued_at = 0;       // the token exists (it is handed out once)
 
   // Live at `now`: approved, started, not expired, not revoked.
   bool live(TimeMs now) const {
@@ -62,6 +64,20 @@ struct TokenRecord {
 struct LiveToken {
   TokenRecord token;
   GrantRecord grant;
+};
+
+// An API key for a service agent: `slk_...`, stored only as a lookup hash, bound to roles.
+struct ApiKeyRecord {
+  std::string id;
+  std::string identity;
+  std::vector<std::string> roles;
+  std::string lookup_hash;  // hex SHA-256 of the key
+  std::string created_by;
+  TimeMs created_at = 0;
+  TimeMs expires_at = 0;  // 0: does not expire
+  TimeMs revoked_at = 0;
+  std::string revoked_by;
+  bool usable(TimeMs now) const { return revoked_at == 0 && (expires_at == 0 || now < expires_at); }
 };
 
 struct SessionRecord {
@@ -91,6 +107,8 @@ namespace change_kind {
 inline constexpr std::string_view kGrantRevoked = "grant.revoked";
 inline constexpr std::string_view kGrantApproved = "grant.approved";
 inline constexpr std::string_view kGrantDenied = "grant.denied";
+inline constexpr std::string_view kGrantRequested = "grant.requested";
+inline constexpr std::string_view kApiKeyRevoked = "apikey.revoked";
 }  // namespace change_kind
 
 }  // namespace sluice::store

@@ -81,6 +81,24 @@ CREATE TABLE changes(
   at      INTEGER NOT NULL
 );
 )sql",
+    // 2: API keys; the requester's groups and the token hand-out on grants.
+    R"sql(
+ALTER TABLE grants ADD COLUMN groups TEXT NOT NULL DEFAULT '';
+ALTER TABLE grants ADD COLUMN token_issued_at INTEGER NOT NULL DEFAULT 0;
+UPDATE grants SET token_issued_at = created_at WHERE id IN (SELECT grant_id FROM tokens);
+CREATE INDEX grants_by_status ON grants(status, created_at);
+CREATE TABLE api_keys(
+  id          TEXT PRIMARY KEY,
+  identity    TEXT NOT NULL,
+  roles       TEXT NOT NULL,
+  lookup_hash TEXT NOT NULL UNIQUE,
+  created_by  TEXT NOT NULL,
+  created_at  INTEGER NOT NULL,
+  expires_at  INTEGER NOT NULL DEFAULT 0,
+  revoked_at  INTEGER NOT NULL DEFAULT 0,
+  revoked_by  TEXT NOT NULL DEFAULT ''
+);
+)sql",
 };
 
 std::string join_list(const std::vector<std::string>& v) {
@@ -152,7 +170,7 @@ class Stmt {
 constexpr const char* kGrantColumns =
     "id, identity, connection, access, tables, columns, role, reason, status, requested_by, "
     "decided_by, decision_reason, ttl_ms, created_at, decided_at, starts_at, expires_at, "
-    "revoked_at, revoked_by, max_sessions";
+    "revoked_at, revoked_by, max_sessions, groups, token_issued_at";
 
 GrantRecord read_grant(const Stmt& s, int base = 0) {
   GrantRecord g;
@@ -176,6 +194,8 @@ GrantRecord read_grant(const Stmt& s, int base = 0) {
   g.revoked_at = s.col_i64(base + 17);
   g.revoked_by = s.col_text(base + 18);
   g.max_sessions = static_cast<int>(s.col_i64(base + 19));
+  g.groups = split_list(s.col_text(base + 20));
+  g.token_issued_at = s.col_i64(base + 21);
   return g;
 }
 
@@ -196,13 +216,38 @@ TokenRecord read_token(const Stmt& s) {
   return t;
 }
 
+constexpr const char* kApiKeyColumns =
+    "id, identity, roles, lookup_hash, created_by, created_at, expires_at, revoked_at, revoked_by";
+
+ApiKeyRecord read_api_key(const Stmt& s) {
+  ApiKeyRecord k;
+  k.id = s.col_text(0);
+  k.identity = s.col_text(1);
+  k.roles = split_list(s.col_text(2));
+  k.lookup_hash = s.col_text(3);
+  k.created_by = s.col_text(4);
+  k.created_at = s.col_i64(5);
+  k.expires_at = s.col_i64(6);
+  k.revoked_at = s.col_i64(7);
+  k.revoked_by = s.col_text(8);
+  return k;
+}
+
+Status bind_api_key_and_step(Stmt& s, const ApiKeyRecord& k, std::string_view what) {
+  s.text(1, k.id).text(2, k.identity).text(3, join_list(k.roles)).text(4, k.lookup_hash);
+  s.text(5, k.created_by).i64(6, k.created_at).i64(7, k.expires_at).i64(8, k.revoked_at);
+  s.text(9, k.revoked_by);
+  if (s.step() != SQLITE_DONE) return s.error_status(what);
+  return Status::ok();
+}
+
 Status bind_grant_and_step(Stmt& s, const GrantRecord& g, std::string_view what) {
   s.text(1, g.id).text(2, g.identity).text(3, g.connection).text(4, g.access);
   s.text(5, join_list(g.tables)).text(6, join_list(g.columns)).text(7, g.role).text(8, g.reason);
   s.text(9, to_string(g.status)).text(10, g.requested_by).text(11, g.decided_by);
   s.text(12, g.decision_reason).i64(13, g.ttl_ms).i64(14, g.created_at).i64(15, g.decided_at);
   s.i64(16, g.starts_at).i64(17, g.expires_at).i64(18, g.revoked_at).text(19, g.revoked_by);
-  s.i64(20, g.max_sessions);
+  s.i64(20, g.max_sessions).text(21, join_list(g.groups)).i64(22, g.token_issued_at);
   if (s.step() != SQLITE_DONE) return s.error_status(what);
   return Status::ok();
 }
@@ -221,6 +266,9 @@ class SqliteTx final : public StateTx {
   Status update_grant(const GrantRecord& g) override;
   Result<std::optional<GrantRecord>> get_grant(std::string_view id) override;
   Status insert_token(const TokenRecord& t) override;
+  Status insert_api_key(const ApiKeyRecord& k) override;
+  Status update_api_key(const ApiKeyRecord& k) override;
+  Result<std::optional<ApiKeyRecord>> get_api_key(std::string_view id) override;
   Status append_change(std::string_view kind, std::string_view subject) override;
   bool wrote_change = false;
 
@@ -352,16 +400,60 @@ class SqliteStateStore final : public StateStore {
     return std::optional<LiveToken>(std::move(lt));
   }
 
-  Status insert_session(const SessionRecord& r) override {
+  Result<std::optional<ApiKeyRecord>> api_key_where(std::string_view column, std::string_view v) {
+    Stmt s(db_, std::string("SELECT ") + kApiKeyColumns + " FROM api_keys WHERE " +
+                    std::string(column) + " = ?1");
+    s.text(1, v);
+    int rc = s.step();
+    if (rc == SQLITE_DONE) return std::optional<ApiKeyRecord>();
+    if (rc != SQLITE_ROW) return s.error_status("reading an API key");
+    return std::optional<ApiKeyRecord>(read_api_key(s));
+  }
+
+  Result<std::optional<ApiKeyRecord>> api_key_by_lookup_hash(std::string_view hash) override {
     std::lock_guard lock(mu_);
+    return api_key_where("lookup_hash", hash);
+  }
+
+  Result<std::vector<ApiKeyRecord>> list_api_keys(int limit) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, std::string("SELECT ") + kApiKeyColumns +
+                    " FROM api_keys ORDER BY created_at DESC LIMIT ?1");
+    s.i64(1, limit);
+    std::vector<ApiKeyRecord> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) out.push_back(read_api_key(s));
+    if (rc != SQLITE_DONE) return s.error_status("listing API keys");
+    return out;
+  }
+
+  Status insert_session(const SessionRecord& r, int max_live) override {
+    std::lock_guard lock(mu_);
+    // One statement, so the count and the insert cannot interleave with another gateway's.
     Stmt s(db_,
            "INSERT INTO sessions(id, node, grant_id, identity, connection, protocol, "
-           "client_address, application, tls, started_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)");
+           "client_address, application, tls, started_at) "
+           "SELECT ?1,?2,?3,?4,?5,?6,?7,?8,?9,?10 WHERE ?11 <= 0 OR "
+           "(SELECT count(*) FROM sessions WHERE grant_id = ?3 AND ended_at = 0) < ?11");
     s.text(1, r.id).text(2, r.node).text(3, r.grant_id).text(4, r.identity).text(5, r.connection);
     s.text(6, r.protocol).text(7, r.client_address).text(8, r.application);
-    s.i64(9, r.tls ? 1 : 0).i64(10, r.started_at);
+    s.i64(9, r.tls ? 1 : 0).i64(10, r.started_at).i64(11, max_live);
     if (s.step() != SQLITE_DONE) return s.error_status("recording a session");
+    if (sqlite3_changes(db_) == 0)
+      return error(Code::resource_exhausted, "grant " + r.grant_id + " allows at most " +
+                                                 std::to_string(max_live) +
+                                                 " concurrent session(s)");
     return Status::ok();
+  }
+
+  Result<int> end_node_sessions(std::string_view node, TimeMs at,
+                                std::string_view reason) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_,
+           "UPDATE sessions SET ended_at = ?2, end_reason = ?3 WHERE node = ?1 AND ended_at = 0");
+    s.text(1, node).i64(2, at).text(3, reason);
+    if (s.step() != SQLITE_DONE) return s.error_status("ending a node's sessions");
+    return sqlite3_changes(db_);
   }
 
   Status end_session(std::string_view id, TimeMs at, std::string_view reason) override {
@@ -504,9 +596,11 @@ class SqliteStateStore final : public StateStore {
 };
 
 Status SqliteTx::insert_grant(const GrantRecord& g) {
-  Stmt s(db_,
-         std::string("INSERT INTO grants(") + kGrantColumns +
-             ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20)");
+  Stmt s(
+      db_,
+      std::string("INSERT INTO grants(") + kGrantColumns +
+          ") "
+          "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22)");
   return bind_grant_and_step(s, g, "creating a grant");
 }
 
@@ -515,7 +609,7 @@ Status SqliteTx::update_grant(const GrantRecord& g) {
          "UPDATE grants SET identity=?2, connection=?3, access=?4, tables=?5, columns=?6, role=?7, "
          "reason=?8, status=?9, requested_by=?10, decided_by=?11, decision_reason=?12, ttl_ms=?13, "
          "created_at=?14, decided_at=?15, starts_at=?16, expires_at=?17, revoked_at=?18, "
-         "revoked_by=?19, max_sessions=?20 WHERE id=?1");
+         "revoked_by=?19, max_sessions=?20, groups=?21, token_issued_at=?22 WHERE id=?1");
   return bind_grant_and_step(s, g, "updating a grant");
 }
 
@@ -532,6 +626,23 @@ Status SqliteTx::insert_token(const TokenRecord& t) {
   s.i64(8, t.created_at);
   if (s.step() != SQLITE_DONE) return s.error_status("storing a token");
   return Status::ok();
+}
+
+Status SqliteTx::insert_api_key(const ApiKeyRecord& k) {
+  Stmt s(db_, std::string("INSERT INTO api_keys(") + kApiKeyColumns +
+                  ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)");
+  return bind_api_key_and_step(s, k, "creating an API key");
+}
+
+Status SqliteTx::update_api_key(const ApiKeyRecord& k) {
+  Stmt s(db_,
+         "UPDATE api_keys SET identity=?2, roles=?3, lookup_hash=?4, created_by=?5, "
+         "created_at=?6, expires_at=?7, revoked_at=?8, revoked_by=?9 WHERE id=?1");
+  return bind_api_key_and_step(s, k, "updating an API key");
+}
+
+Result<std::optional<ApiKeyRecord>> SqliteTx::get_api_key(std::string_view id) {
+  return store_.api_key_where("id", id);
 }
 
 Status SqliteTx::append_change(std::string_view kind, std::string_view subject) {

@@ -33,6 +33,9 @@ class StateTx {
   virtual Status update_grant(const GrantRecord& g) = 0;
   virtual Result<std::optional<GrantRecord>> get_grant(std::string_view id) = 0;
   virtual Status insert_token(const TokenRecord& t) = 0;
+  virtual Status insert_api_key(const ApiKeyRecord& k) = 0;
+  virtual Status update_api_key(const ApiKeyRecord& k) = 0;
+  virtual Result<std::optional<ApiKeyRecord>> get_api_key(std::string_view id) = 0;
   virtual Status append_change(std::string_view kind, std::string_view subject) = 0;
 };
 
@@ -67,7 +70,16 @@ class StateStore {
                                                              TimeMs ended_after) = 0;
   virtual Result<std::optional<LiveToken>> token_by_lookup_hash(std::string_view hash) = 0;
 
-  virtual Status insert_session(const SessionRecord& s) = 0;
+  virtual Result<std::optional<ApiKeyRecord>> api_key_by_lookup_hash(std::string_view hash) = 0;
+  virtual Result<std::vector<ApiKeyRecord>> list_api_keys(int limit) = 0;
+
+  // Records a new live session. With `max_live` > 0 the insert is refused (resource_exhausted)
+  // when the grant already has that many live sessions, atomically across gateways.
+  virtual Status insert_session(const SessionRecord& s, int max_live) = 0;
+  // Ends every session recorded live by `node` (a gateway restarting after a crash: its
+  // sessions died with it).
+  virtual Result<int> end_node_sessions(std::string_view node, TimeMs at,
+                                        std::string_view reason) = 0;
   virtual Status end_session(std::string_view id, TimeMs at, std::string_view reason) = 0;
   virtual Result<std::vector<SessionRecord>> list_sessions(bool live_only, int limit) = 0;
   virtual Result<int> count_live_sessions(std::string_view grant_id) = 0;

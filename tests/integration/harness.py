@@ -117,8 +117,9 @@ class Gateway:
     """A `sluice serve` process with its own data_dir and configuration."""
 
     def __init__(self, pg, name="gw", config_extra="", connections_extra="", upstream_extra="",
-                 tls=None, limits=None):
+                 tls=None, limits=None, admin=False):
         self.pg = pg
+        self.admin_port = free_port() if admin else None
         self.dir = tempfile.mkdtemp(prefix=f"sluice-{name}-")
         self.port = free_port()
         self.config = os.path.join(self.dir, "sluice.yaml")
@@ -130,6 +131,8 @@ class Gateway:
             "listen:",
             f"  postgres: 127.0.0.1:{self.port}",
         ]
+        if admin:
+            lines.append(f"  admin: 127.0.0.1:{self.admin_port}")
         if tls:
             lines += ["tls:"] + [f"  {k}: {v}" for k, v in tls.items()]
         if limits:
@@ -169,7 +172,9 @@ class Gateway:
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gateway exited early:\n{self.log()}")
-            if "listening for PostgreSQL clients" in self.log():
+            log = self.log()
+            if "listening for PostgreSQL clients" in log and (
+                    not self.admin_port or "admin API listening" in log):
                 return self
             time.sleep(0.05)
         raise TimeoutError(f"gateway did not start:\n{self.log()}")
@@ -392,3 +397,91 @@ def nonloopback_ipv4():
                    capture_output=True)
     subprocess.run(["ip", "link", "set", "sluicetest0", "up"], capture_output=True)
     return "10.213.0.1"
+
+
+class IdP:
+    """A real OpenID provider (npm oidc-provider, tests/idp/idp.js) on a free loopback port.
+
+    It issues client-credentials access tokens (JWTs, audience "sluice") for the clients listed
+    in idp.js. `restart(rotate=True)` brings it back on the same port with new signing keys."""
+
+    DIR = os.path.join(REPO, "tests", "idp")
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="sluice-idp-")
+        self.port = free_port()
+        self.keys = os.path.join(self.dir, "keys.json")
+        self.issuer = f"http://127.0.0.1:{self.port}"
+        self.proc = None
+        if not os.path.isdir(os.path.join(self.DIR, "node_modules", "oidc-provider")):
+            subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=self.DIR, check=True,
+                           capture_output=True, timeout=300)
+
+    def start(self, rotate=False):
+        args = ["node", os.path.join(self.DIR, "idp.js"), "--port", str(self.port),
+                "--keys", self.keys]
+        if rotate:
+            args.append("--gen-keys")
+        self.logf = open(os.path.join(self.dir, "idp.log"), "ab")
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.logf, text=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith("listening "):
+            raise RuntimeError(f"the test IdP did not start: {line!r}")
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+    def restart(self, rotate=False):
+        self.stop()
+        return self.start(rotate=rotate)
+
+    def destroy(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def token(self, client="agent-rs"):
+        import json
+        import urllib.parse
+        import urllib.request
+        body = urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": client,
+                                       "client_secret": f"{client}-secret",
+                                       "resource": "urn:sluice", "scope": "grants"}).encode()
+        with urllib.request.urlopen(f"{self.issuer}/token", data=body, timeout=10) as r:
+            return json.loads(r.read())["access_token"]
+
+    def jwks(self):
+        import json
+        import urllib.request
+        with urllib.request.urlopen(f"{self.issuer}/jwks", timeout=10) as r:
+            return json.loads(r.read())
+
+
+class AdminClient:
+    """HTTP calls to a gateway's admin API; returns (status, parsed JSON or text, headers)."""
+
+    def __init__(self, port):
+        self.base = f"http://127.0.0.1:{port}"
+
+    def call(self, method, path, credential=None, body=None, raw=None):
+        import json
+        import urllib.error
+        import urllib.request
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None
+                                            else None)
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        if credential:
+            req.add_header("Authorization", f"Bearer {credential}")
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                status, text, headers = r.status, r.read().decode(), r.headers
+        except urllib.error.HTTPError as e:
+            status, text, headers = e.code, e.read().decode(), e.headers
+        try:
+            return status, json.loads(text), headers
+        except ValueError:
+            return status, text, headers

@@ -5,6 +5,8 @@
 
 #include <fstream>
 
+#include "policy/roles.h"
+
 namespace sluice::config {
 namespace {
 
@@ -75,6 +77,53 @@ TEST(Config, ErrorsNameTheFileLineAndKey) {
       "{host: h, database: d, user: u}}\n",
       "connections[0].name: expected 1-63 letters");
   expect_error("listen: [\n", "not valid YAML");
+}
+
+TEST(Config, IdentityAndRoles) {
+  setenv("SLUICE_TEST_PW", "s3cret", 1);
+  std::string base = std::string(kGood) +
+                     "  - {name: other, upstream: {host: h, database: d, "
+                     "user: u, password: p}}\n";
+  std::string good = base + R"(
+identity:
+  oidc:
+    - issuer: https://idp.example
+      audience: sluice
+      algorithms: [RS256, EdDSA]
+      clock_skew: 30s
+roles:
+  - name: agents
+    match: {groups: [ai-agents]}
+    connections: [shop]
+    max_ttl: 1h
+    auto_approve: {access: read, max_ttl: 15m}
+    reviewers: {identities: [carol]}
+)";
+  auto c = parse_config(good, "/etc/sluice/sluice.yaml");
+  ASSERT_TRUE(c.is_ok()) << c.status().message();
+  ASSERT_EQ(c->identity.oidc.size(), 1u);
+  EXPECT_EQ(c->identity.oidc[0].clock_skew, Duration(30'000));
+  ASSERT_NE(c->roles->find("agents"), nullptr);
+  EXPECT_EQ(c->roles->find("agents")->auto_approve.max_ttl_ms, 900'000);
+
+  auto with = [&](std::string section) { return base + section; };
+  expect_error(with("identity:\n  oidc:\n    - {issuer: 'http://idp.example', audience: a, "
+                    "algorithms: [RS256]}\n"),
+               "https");
+  expect_error(with("identity:\n  oidc:\n    - {issuer: 'https://i', audience: a, "
+                    "algorithms: [HS256]}\n"),
+               "'HS256' is not supported");
+  expect_error(with("identity:\n  oidc:\n    - {issuer: 'https://i', audience: a}\n"),
+               "algorithms");
+  expect_error(with("roles:\n  - {name: r, connections: [nope], max_ttl: 1h}\n"), "nope");
+  expect_error(with("roles:\n  - {name: r, max_ttl: 1h}\n"), "connections");
+  expect_error(with("roles:\n  - {name: r, connections: [shop], access: admin}\n"),
+               "read or write");
+  // The admin API off loopback carries credentials: TLS is required there.
+  std::string off_loopback = good;
+  off_loopback.replace(off_loopback.find("  postgres: 127.0.0.1:15432"), 27,
+                       "  postgres: 127.0.0.1:15432\n  admin: 0.0.0.0:8443");
+  expect_error(off_loopback, "tls");
 }
 
 TEST(Config, UnimplementedSectionsAreRefusedNotIgnored) {

@@ -1,8 +1,10 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include "identity/api_keys.h"
 #include "identity/grant_service.h"
 #include "identity/token.h"
+#include "policy/roles.h"
 #include "session/auth_throttle.h"
 #include "session/pg/startup_policy.h"
 #include "store/state_store.h"
@@ -110,6 +112,152 @@ TEST_F(StoreTest, RejectsInvalidRequests) {
   identity::GrantRequest r = request("alice", "shop", 1000);
   r.access = "admin";
   EXPECT_FALSE(grants.issue_local(r, "a").is_ok());
+}
+
+// ---- roles and the grant lifecycle ----------------------------------------------------------
+
+policy::Roles test_roles() {
+  policy::Roles roles;
+  policy::Role agents;
+  agents.name = "agents";
+  agents.match.groups = {"ai-agents"};
+  agents.connections = {"shop"};
+  agents.max_ttl_ms = 3600'000;
+  agents.allow_write = true;
+  agents.auto_approve.enabled = true;
+  agents.auto_approve.max_ttl_ms = 900'000;
+  agents.reviewers.groups = {"dba"};
+  policy::Role readers;
+  readers.name = "readers";
+  readers.match.identities = {"report-*"};
+  readers.connections = {"shop"};
+  readers.tables = {"public.orders"};
+  roles.list = {agents, readers};
+  return roles;
+}
+
+policy::Principal principal(std::string id, std::vector<std::string> groups) {
+  policy::Principal p;
+  p.kind = policy::Principal::Kind::oidc;
+  p.identity = std::move(id);
+  p.groups = std::move(groups);
+  return p;
+}
+
+TEST(Roles, DecideRequest) {
+  auto roles = test_roles();
+  auto agent = principal("agent-1", {"ai-agents"});
+  policy::AccessRequest r;
+  r.connection = "shop";
+  r.ttl_ms = 600'000;
+  using O = policy::RequestDecision::Outcome;
+  EXPECT_EQ(policy::decide_request(roles, agent, r).outcome, O::approve);
+  r.write = true;
+  EXPECT_EQ(policy::decide_request(roles, agent, r).outcome, O::review);
+  r.write = false;
+  r.ttl_ms = 1800'000;  // over the auto-approval window, within the role's
+  EXPECT_EQ(policy::decide_request(roles, agent, r).outcome, O::review);
+  r.ttl_ms = 7200'000;  // over the role's
+  auto d = policy::decide_request(roles, agent, r);
+  EXPECT_EQ(d.outcome, O::deny);
+  EXPECT_NE(d.reason.find("up to 1h"), std::string::npos) << d.reason;
+  r.ttl_ms = 600'000;
+  r.connection = "payroll";
+  EXPECT_EQ(policy::decide_request(roles, agent, r).outcome, O::deny);
+  // A role without reviewers or auto-approval denies what it cannot approve itself.
+  auto reporter = principal("report-nightly", {});
+  r.connection = "shop";
+  r.tables = {"public.orders"};
+  d = policy::decide_request(roles, reporter, r);
+  EXPECT_EQ(d.outcome, O::deny);
+  EXPECT_NE(d.reason.find("no reviewers"), std::string::npos) << d.reason;
+  r.tables = {"public.customers"};
+  d = policy::decide_request(roles, reporter, r);
+  EXPECT_NE(d.reason.find("does not cover table public.customers"), std::string::npos);
+  EXPECT_EQ(policy::decide_request(roles, principal("stranger", {}), r).outcome, O::deny);
+  // API keys hold exactly the roles they are bound to, whatever their identity looks like.
+  policy::Principal key;
+  key.kind = policy::Principal::Kind::api_key;
+  key.identity = "report-x";
+  key.bound_roles = {"agents"};
+  EXPECT_TRUE(policy::holds(roles.list[0], key));
+  EXPECT_FALSE(policy::holds(roles.list[1], key));
+}
+
+TEST_F(StoreTest, GrantLifecycle) {
+  auto roles = test_roles();
+  identity::GrantService grants(*st);
+  auto agent = principal("agent-1", {"ai-agents"});
+  auto dba = principal("dana", {"dba"});
+  identity::GrantRequest r = request("agent-1", "shop", 600'000);
+  r.access = "write";
+  auto g = grants.request(r, agent, roles);
+  ASSERT_TRUE(g.is_ok()) << g.status().message();
+  EXPECT_EQ(g->status, store::GrantStatus::pending);
+  EXPECT_EQ(grants.take_token(g->id, agent).status().code(), Code::unavailable);
+  // Only a reviewer of the role, never the requester.
+  EXPECT_EQ(grants.approve(g->id, agent, roles, false).status().code(), Code::permission_denied);
+  EXPECT_EQ(
+      grants.approve(g->id, principal("agent-2", {"ai-agents"}), roles, false).status().code(),
+      Code::permission_denied);
+  // Self-approval is refused even to the local administrator.
+  policy::Principal local;
+  local.identity = "agent-1";
+  EXPECT_EQ(grants.approve(g->id, local, roles, true).status().code(), Code::permission_denied);
+  auto approved = grants.approve(g->id, dba, roles, false);
+  ASSERT_TRUE(approved.is_ok()) << approved.status().message();
+  EXPECT_EQ(approved->starts_at, approved->decided_at);  // the window runs from approval
+  EXPECT_EQ(approved->expires_at - approved->starts_at, 600'000);
+  EXPECT_FALSE(grants.approve(g->id, dba, roles, false).is_ok());  // decided once
+  // The token: to the requester only, exactly once, and it logs in.
+  EXPECT_EQ(grants.take_token(g->id, principal("agent-2", {})).status().code(), Code::not_found);
+  auto t = grants.take_token(g->id, agent);
+  ASSERT_TRUE(t.is_ok()) << t.status().message();
+  auto live = st->token_by_lookup_hash(identity::token_lookup_hash(t->token));
+  ASSERT_TRUE(live.is_ok() && live->has_value());
+  EXPECT_EQ((*live)->grant.id, g->id);
+  EXPECT_EQ(grants.take_token(g->id, agent).status().code(), Code::failed_precondition);
+
+  // Denial needs a reason, and the requester reads it.
+  auto g2 = grants.request(r, agent, roles);
+  EXPECT_FALSE(grants.deny(g2->id, dba, "", roles, false).is_ok());
+  ASSERT_TRUE(grants.deny(g2->id, dba, "use the replica", roles, false).is_ok());
+  auto refused = grants.take_token(g2->id, agent);
+  EXPECT_NE(refused.status().message().find("use the replica"), std::string::npos);
+}
+
+TEST_F(StoreTest, SessionCapIsAtomicPerGrant) {
+  store::SessionRecord s;
+  s.grant_id = "g_1";
+  s.node = "node-1";
+  for (int i = 0; i < 2; ++i) {
+    s.id = "s_" + std::to_string(i);
+    ASSERT_TRUE(st->insert_session(s, 2).is_ok());
+  }
+  s.id = "s_x";
+  EXPECT_EQ(st->insert_session(s, 2).code(), Code::resource_exhausted);
+  EXPECT_TRUE(st->insert_session(s, 0).is_ok());  // 0: no cap
+  EXPECT_EQ(*st->end_node_sessions("node-1", st->now(), "restart"), 3);
+  EXPECT_EQ(*st->count_live_sessions("g_1"), 0);
+}
+
+TEST_F(StoreTest, ApiKeys) {
+  identity::ApiKeyService keys(*st);
+  auto k = keys.create("svc", {"agents"}, 0, "admin");
+  ASSERT_TRUE(k.is_ok()) << k.status().message();
+  EXPECT_EQ(k->key.rfind("slk_", 0), 0u);
+  auto p = keys.authenticate(k->key);
+  ASSERT_TRUE(p.is_ok()) << p.status().message();
+  EXPECT_EQ(p->identity, "svc");
+  EXPECT_EQ(p->bound_roles, std::vector<std::string>{"agents"});
+  std::string tampered = k->key;
+  tampered[10] = tampered[10] == 'a' ? 'b' : 'a';
+  EXPECT_EQ(keys.authenticate(tampered).status().code(), Code::unauthenticated);
+  ASSERT_TRUE(keys.revoke(k->record.id, "admin").is_ok());
+  EXPECT_EQ(keys.authenticate(k->key).status().code(), Code::unauthenticated);
+  auto listed = st->list_api_keys(10);
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(listed->front().lookup_hash.find(k->key), std::string::npos);
 }
 
 TEST(StartupPolicy, AllowsTheAllowlistAndRefusesTheRest) {

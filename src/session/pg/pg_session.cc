@@ -1,6 +1,7 @@
 #include "session/pg/pg_session.h"
 
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/time.h"
 #include "crypto/scram.h"
 #include "identity/token.h"
@@ -97,6 +98,7 @@ awaitable<void> PgSession::run() {
               " client=", info_.client_address, " tls=", client_->tls() ? "yes" : "no",
               " application=", info_.application);
     svc_.pipeline.session_started(info_);
+    metrics::counters().sessions_started.add();
     co_await relay();
     if (end_message_ && !client_broken_ && !relay_->mid_message())
       co_await send_fatal(*end_message_);
@@ -514,6 +516,8 @@ awaitable<bool> PgSession::authenticate() {
       g.access == "write" ? hook::GrantScope::Access::write : hook::GrantScope::Access::read;
   info_.scope.tables = g.tables;
   info_.scope.columns = g.columns;
+  info_.groups = g.groups;
+  max_sessions_ = g.max_sessions;
   info_.session_id = store::new_id("s_");
   co_return true;
 }
@@ -575,8 +579,14 @@ awaitable<bool> PgSession::connect() {
   rec.application = info_.application;
   rec.tls = info_.tls;
   rec.started_at = now_ms();
-  auto insert = [this, rec] { return svc_.store.insert_session(rec); };
+  auto insert = [this, rec] { return svc_.store.insert_session(rec, max_sessions_); };
   auto stored = co_await run_blocking(svc_.blocking, insert);
+  if (!stored->is_ok() && stored->code() == Code::resource_exhausted) {
+    auto report = fatal("53300", "sluice: " + stored->message(),
+                        "Close another session of this grant, or request a new grant.");
+    co_await send_fatal(report);
+    co_return false;
+  }
   if (!stored->is_ok()) {
     log::error("session", "cannot record session ", rec.id, ": ", stored->message());
     auto report = fatal("08006",

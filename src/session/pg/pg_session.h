@@ -72,6 +72,7 @@ class PgSession final : public SessionControl, public std::enable_shared_from_th
   std::vector<std::string> unrecognized_options_;
   sluice::pg::CancelKey client_key_{};
   bool registered_ = false;
+  int max_sessions_ = 0;  // the grant's cap on concurrent sessions; 0: none
   sluice::pg::CancelKey upstream_key_{};
   net::tcp::endpoint upstream_endpoint_;
   std::vector<std::pair<std::string, std::string>> upstream_params_;

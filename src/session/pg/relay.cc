@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "core/metrics.h"
 #include "proto/pg/frontend.h"
 #include "proto/pg/message.h"
 
@@ -109,6 +110,8 @@ hook::Decision PgRelay::decide(hook::StatementEvent& ev) {
   }
   if (pipeline_.empty()) return {};
   hook::Decision d = pipeline_.decide(ev);
+  auto& m = metrics::counters();
+  (d.verdict == hook::Verdict::refuse ? m.statements_refused : m.statements_allowed).add();
   if (d.verdict == hook::Verdict::hold) {
     held_ = true;
     held_hold_ = d.hold;
@@ -791,6 +794,7 @@ void PgRelay::server_fatal(ServerStep& step, std::string message) {
 }
 
 void PgRelay::write_cap_error(const Pending& e) {
+  metrics::counters().results_capped.add();
   sluice::pg::ErrorReport r;
   r.sqlstate = "54000";
   if (e.oversized) {
