@@ -52,11 +52,13 @@ test: unit fuzz integration
 demo: build
 	@scripts/demo.sh $(BUILD)/sluice
 
-# Benchmarks (not tests): the analyzer's Google Benchmark, then pgbench through the proxies.
+# Benchmarks (not tests): the analyzer's and identity's Google Benchmarks, then pgbench through
+# the proxies.
 bench: deps
 	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DSLUICE_TESTS=ON -DSLUICE_BENCH=ON >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 	@$(BUILD)/analyzer_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
+	@$(BUILD)/identity_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 	@bench/pgbench.sh $(BUILD)/sluice
 
 format:

@@ -24,6 +24,7 @@ trap cleanup EXIT
 
 pg_port=$(free_port)
 gw_port=$(free_port)
+admin_port=$(free_port)
 agent_password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
 
 bold "1. A throwaway PostgreSQL 15 with a sample shop (customers with e-mails, SSNs, cards; orders)"
@@ -45,11 +46,20 @@ cat > "$work/sluice.yaml" <<CONF
 data_dir: ./sluice-data
 listen:
   postgres: 127.0.0.1:$gw_port
+  admin: 127.0.0.1:$admin_port       # the admin API: agents request grants here
 connections:
   - name: shop
     type: postgres
     upstream: { host: 127.0.0.1, port: $pg_port, database: shop, user: sluice_agent,
                 password: "\${env:SHOP_PASSWORD}", tls: disable }
+roles:
+  - name: agents                    # read access for 15 minutes is approved automatically;
+    match: { groups: [ai-agents] }  # anything more waits for a reviewer
+    connections: [shop]
+    max_ttl: 1h
+    access: write
+    auto_approve: { access: read, max_ttl: 15m }
+    reviewers: { identities: [dana] }
 CONF
 cat "$work/sluice.yaml"
 export SHOP_PASSWORD=$agent_password
@@ -85,7 +95,35 @@ wait "$long" || true
 cat "$work/long.out"
 run "$SLUICE" sessions list -c sluice.yaml
 
-bold "7. Connect your own client"
+bold "7. Agents ask for themselves: an API key bound to a role, then grants over the admin API"
+key=$(run "$SLUICE" apikeys create -c sluice.yaml --identity report-bot --roles agents | tail -1)
+echo "API key for report-bot: ${key:0:8}... (shown once; stored only as a hash)"
+export SLUICE_API_KEY=$key
+server=http://127.0.0.1:$admin_port
+token3=$(run "$SLUICE" grants request --server "$server" --connection shop --ttl 10m \
+  --tables public.orders --reason "demo: weekly revenue" | tail -1)
+PGPASSWORD=$token3 run psql -X "postgresql://report-bot@127.0.0.1:$gw_port/shop" \
+  -c "select count(*) as orders from orders"
+echo "The grant is scoped to public.orders, so customers is refused:"
+PGPASSWORD=$token3 run psql -X "postgresql://report-bot@127.0.0.1:$gw_port/shop" \
+  -c "select name from customers" || true
+echo "Write access waits for a reviewer; dana approves on the host while the agent waits:"
+"$SLUICE" grants request --server "$server" --connection shop --ttl 10m --access write \
+  --reason "demo: fix order 3" --wait 30s > "$work/write.token" 2> "$work/write.log" &
+req=$!
+pending=""
+for _ in $(seq 50); do
+  pending=$("$SLUICE" grants list -c sluice.yaml --json --status pending | /usr/bin/python3 -c \
+    'import json,sys; g=json.load(sys.stdin); print(g[0]["id"] if g else "")')
+  [ -n "$pending" ] && break
+  sleep 0.2
+done
+run "$SLUICE" grants approve -c sluice.yaml "$pending" --as dana
+wait "$req"
+cat "$work/write.log"
+unset SLUICE_API_KEY
+
+bold "8. Connect your own client"
 token2=$("$SLUICE" token issue -c sluice.yaml --identity you --connection shop --ttl 30m | tail -1)
 cat <<MSG
 A fresh 30-minute token for identity "you":
