@@ -1,0 +1,142 @@
+// AuditLog: the append-only, hash-chained, signed record of every session
+// (docs/design/audit_log_format.md).
+//
+// Sessions append events from any thread; one writer thread frames them into the current
+// segment file, chains them, and makes them durable according to `durability`:
+//   fsync  every batch is fdatasync'ed before its records count as durable; appends that
+//          arrive while a sync runs form the next batch (group commit). Sessions wait for
+//          their statement's record before forwarding the statement.
+//   batch  synced every `batch_interval`; a crash loses at most that window.
+//   none   synced only when a segment is sealed.
+// Every `checkpoint_interval` (and when a segment is sealed) the writer appends a checkpoint
+// signed with Ed25519 over the chain's head. When a write fails the log reports it through
+// health(), appends are refused (the caller refuses the statement: nothing runs unrecorded),
+// and the writer retries with a new segment every second.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "audit/file.h"
+#include "audit/format.h"
+#include "audit/signer.h"
+#include "core/status.h"
+
+namespace sluice::audit {
+
+enum class Durability : std::uint8_t { fsync, batch, none };
+
+struct AuditOptions {
+  std::string dir;
+  Durability durability = Durability::fsync;
+  std::chrono::milliseconds batch_interval{10};
+  std::uint64_t segment_bytes = 64ull << 20;
+  std::chrono::milliseconds checkpoint_interval{1000};
+  std::uint64_t retention_bytes = 0;  // total size of sealed segments kept; 0: keep all
+  std::string node;
+};
+
+std::string segment_name(std::uint64_t n);
+// The segment number of a file name, or 0.
+std::uint64_t parse_segment_name(std::string_view name);
+
+class AuditLog {
+ public:
+  // Called after each checkpoint is durable (the gateway records it in the state store, as a
+  // witness against truncation).
+  using CheckpointSink =
+      std::function<void(std::uint64_t seq, const Hash& hash, std::uint64_t segment)>;
+
+  AuditLog(AuditOptions options, SigningKey key, FileSystem& fs = posix_fs(),
+           CheckpointSink sink = {});
+  ~AuditLog();
+
+  // Recovers from the previous run (a torn tail, an unsealed segment) and opens a new segment.
+  // On error the log is unhealthy but keeps retrying; the error says why.
+  Status start();
+
+  // Appends an event; returns a ticket (increasing with each append) to wait on, or 0 when
+  // the log is failing (the caller refuses the statement). Record sequence numbers are
+  // assigned by the writer, which also interleaves checkpoints and segment starts.
+  std::uint64_t append(Kind kind, std::string body);
+
+  // Calls `done(true)` once the event of `ticket` is durable, or `done(false)` if it never
+  // will be (a write failed). Called on the writer thread, or at once.
+  void on_durable(std::uint64_t ticket, std::function<void(bool)> done);
+  bool wait_durable(std::uint64_t ticket, std::chrono::milliseconds timeout);
+
+  bool sessions_must_wait() const { return options_.durability == Durability::fsync; }
+  Status health() const;
+  std::uint64_t durable_ticket() const;
+
+  // Writes and syncs everything appended so far, with a checkpoint.
+  void flush();
+  // Seals the current segment (a final checkpoint) and stops the writer.
+  void close();
+
+  const SigningKey& key() const { return key_; }
+  const AuditOptions& options() const { return options_; }
+
+ private:
+  struct Pending {
+    std::uint64_t ticket;
+    Kind kind;
+    std::int64_t time_us;
+    std::string body;
+  };
+  struct Waiter {
+    std::uint64_t ticket;
+    std::function<void(bool)> done;
+  };
+  void run();
+  Status open_segment(std::uint64_t number, const std::string& recovered);
+  void add_record(Kind kind, std::int64_t time_us, std::string body, std::string& out);
+  void add_checkpoint(bool final, std::string& out);
+  // Seals the segment (written and synced with `buf`) and opens the next one.
+  Status rotate(std::string& buf, std::uint64_t written_ticket);
+  Status write_out(std::string& buf, bool sync, std::uint64_t written_ticket);
+  void fail(const Status& st);
+  void complete_waiters(std::uint64_t durable, bool failed);
+  void apply_retention(std::string& out);
+
+  AuditOptions options_;
+  SigningKey key_;
+  FileSystem& fs_;
+  CheckpointSink sink_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::condition_variable durable_cv_;
+  std::deque<Pending> queue_;
+  std::vector<Waiter> waiters_;
+  std::uint64_t next_ticket_ = 1;
+  std::uint64_t durable_ = 0;  // every ticket up to this one is durable
+  std::uint64_t flush_requested_ = 0;
+  Status failed_;  // ok while healthy
+  bool stop_ = false;
+  bool started_ = false;
+  std::thread writer_;
+
+  // Writer-thread state.
+  std::unique_ptr<WritableFile> file_;
+  std::uint64_t segment_ = 0;
+  FrameWriter frames_{0};
+  Hash head_{};                 // hash of the last record written
+  std::uint64_t head_seq_ = 0;  // its seq
+  Hash synced_head_{};          // ... and of the last one known to be on disk
+  std::uint64_t synced_seq_ = 0;
+  std::uint64_t since_checkpoint_ = 0;
+  std::uint64_t written_ticket_ = 0;  // the last event handed to the file
+  std::chrono::steady_clock::time_point last_checkpoint_{};
+  std::chrono::steady_clock::time_point last_sync_{};
+  std::string retry_reason_;
+};
+
+}  // namespace sluice::audit

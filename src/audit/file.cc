@@ -1,0 +1,118 @@
+#include "audit/file.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace sluice::audit {
+namespace {
+
+Status os_error(const std::string& what, const std::string& path) {
+  return error(Code::io_error, what + " " + path + ": " + std::strerror(errno));
+}
+
+class PosixFile final : public WritableFile {
+ public:
+  PosixFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  ~PosixFile() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Status append(std::string_view data) override {
+    while (!data.empty()) {
+      ssize_t n = ::write(fd_, data.data(), data.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return os_error("writing", path_);
+      }
+      data.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return Status::ok();
+  }
+  Status sync() override {
+    if (::fdatasync(fd_) != 0) return os_error("syncing", path_);
+    return Status::ok();
+  }
+  Status close() override {
+    int fd = fd_;
+    fd_ = -1;
+    if (fd >= 0 && ::close(fd) != 0) return os_error("closing", path_);
+    return Status::ok();
+  }
+
+ private:
+  int fd_;
+  std::string path_;
+};
+
+class PosixFs final : public FileSystem {
+ public:
+  Result<std::unique_ptr<WritableFile>> create(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_APPEND, 0600);
+    if (fd < 0) return os_error("creating", path);
+    return std::unique_ptr<WritableFile>(new PosixFile(fd, path));
+  }
+  Status sync_dir(const std::string& dir) override {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return os_error("opening directory", dir);
+    int rc = ::fsync(fd);
+    ::close(fd);
+    if (rc != 0) return os_error("syncing directory", dir);
+    return Status::ok();
+  }
+  Status make_dir(const std::string& dir) override {
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+      return os_error("creating directory", dir);
+    return Status::ok();
+  }
+  Result<std::string> read(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return os_error("opening", path);
+    std::string out;
+    char buf[65536];
+    for (;;) {
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        ::close(fd);
+        return os_error("reading", path);
+      }
+      if (n == 0) break;
+      out.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return out;
+  }
+  Result<std::vector<std::string>> list(const std::string& dir) override {
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) return os_error("listing", dir);
+    std::vector<std::string> out;
+    while (dirent* e = ::readdir(d)) {
+      std::string name = e->d_name;
+      if (name != "." && name != "..") out.push_back(std::move(name));
+    }
+    ::closedir(d);
+    return out;
+  }
+  Status remove(const std::string& path) override {
+    if (::unlink(path.c_str()) != 0) return os_error("removing", path);
+    return Status::ok();
+  }
+  Result<std::uint64_t> size(const std::string& path) override {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) return os_error("reading the size of", path);
+    return static_cast<std::uint64_t>(st.st_size);
+  }
+};
+
+}  // namespace
+
+FileSystem& posix_fs() {
+  static PosixFs fs;
+  return fs;
+}
+
+}  // namespace sluice::audit

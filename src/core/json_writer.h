@@ -1,0 +1,58 @@
+// JsonWriter: appends compact JSON to a string, for records written on the data path (the
+// audit log) where building a DOM first would cost an allocation per value.
+//
+// Strings must be UTF-8; `text` writes bytes that are not valid UTF-8 as {"base64": "..."}
+// so that what was recorded can always be recovered exactly.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sluice {
+
+class JsonWriter {
+ public:
+  explicit JsonWriter(std::string& out) : out_(out) {}
+
+  JsonWriter& begin_object();
+  JsonWriter& end_object();
+  JsonWriter& begin_array();
+  JsonWriter& end_array();
+  JsonWriter& key(std::string_view k);
+  JsonWriter& string(std::string_view s);  // must be valid UTF-8
+  JsonWriter& text(std::string_view s);    // any bytes (see above)
+  JsonWriter& number(std::int64_t v);
+  JsonWriter& unsigned_number(std::uint64_t v);
+  JsonWriter& boolean(bool v);
+  JsonWriter& null();
+
+  // key + value shorthands
+  template <class T>
+  JsonWriter& field(std::string_view k, const T& v);
+
+ private:
+  void separator();
+  void escaped(std::string_view s);
+  std::string& out_;
+  std::vector<bool> first_{true};
+  bool after_key_ = false;
+};
+
+bool valid_utf8(std::string_view s);
+
+template <class T>
+JsonWriter& JsonWriter::field(std::string_view k, const T& v) {
+  key(k);
+  if constexpr (std::is_same_v<T, bool>)
+    return boolean(v);
+  else if constexpr (std::is_unsigned_v<T>)
+    return unsigned_number(v);
+  else if constexpr (std::is_integral_v<T>)
+    return number(v);
+  else
+    return text(std::string_view(v));
+}
+
+}  // namespace sluice
