@@ -25,9 +25,10 @@ Response error_response(int status, std::string_view code, const std::string& re
   o["reason"] = reason;
   Response r = json_response(status, o);
   if (status == 401) {
-    std::string desc = reason;
+    // Header-safe: printable ASCII only, no quotes (RFC 6750 error_description).
+    std::string desc = reason.substr(0, 200);
     for (char& c : desc)
-      if (c == '"' || c == '\\') c = '\'';
+      if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') c = '\'';
     r.headers.emplace_back(
         "WWW-Authenticate",
         "Bearer realm=\"sluice\", error=\"invalid_token\", error_description=\"" + desc + "\"");
@@ -50,6 +51,8 @@ Response status_response(const Status& st) {
       return error_response(409, "conflict", st.message());
     case Code::unavailable:
       return error_response(503, "unavailable", st.message());
+    case Code::resource_exhausted:
+      return error_response(429, "too_many_requests", st.message());
     default:
       return error_response(500, "internal", st.message());
   }
@@ -111,7 +114,7 @@ Result<identity::GrantRequest> parse_grant_request(const std::string& body) {
         auto d = config::parse_duration(std::string(val.as_string()));
         if (!d) return error(Code::invalid_argument, "ttl must be a duration such as \"15m\"");
         r.ttl_ms = d->count();
-      } else if (val.is_int64() && val.as_int64() > 0) {
+      } else if (val.is_int64() && val.as_int64() > 0 && val.as_int64() <= 7 * 86400) {
         r.ttl_ms = val.as_int64() * 1000;
       } else {
         return error(Code::invalid_argument, "ttl must be a duration (\"15m\") or seconds");
@@ -256,7 +259,21 @@ net::awaitable<Response> AdminApi::handle(Request r) {
                            "no route " + r.method + " " + r.path + " (see docs/api.md)");
 }
 
+bool AdminApi::over_request_rate(const std::string& identity) {
+  constexpr int kPerMinute = 30;
+  std::int64_t minute = now_ms() / 60'000;
+  if (request_rate_.size() > 10'000) request_rate_.clear();  // bounded memory
+  auto& w = request_rate_[identity];
+  if (w.minute != minute) w = {minute, 0};
+  return ++w.count > kPerMinute;
+}
+
 Response AdminApi::grants_create(const policy::Principal& who, const Request& r) {
+  if (over_request_rate(who.identity))
+    return error_response(429, "too_many_requests",
+                          who.identity +
+                              " made more than 30 grant requests this minute; retry "
+                              "in a minute");
   auto req = parse_grant_request(r.body);
   if (!req) return status_response(req.status());
   if (!deps_.config.find_connection(req->connection))

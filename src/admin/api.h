@@ -14,6 +14,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 
 #include "admin/http_server.h"
 #include "config/config.h"
@@ -46,6 +47,14 @@ class AdminApi {
   Response grant_decide(const policy::Principal& who, const std::string& id,
                         const std::string& action, const Request& r);
   bool may_review(const policy::Principal& who, const store::GrantRecord& g) const;
+
+  // Requests per identity in the current minute (the admin API runs on one thread).
+  bool over_request_rate(const std::string& identity);
+  struct RateWindow {
+    std::int64_t minute = 0;
+    int count = 0;
+  };
+  std::map<std::string, RateWindow> request_rate_;
 
   ApiDeps deps_;
   identity::GrantService grants_;

@@ -77,17 +77,23 @@ net::awaitable<void> HttpServer::accept_loop() {
       if (stopped_ || ec == net::asio::error::operation_aborted) co_return;
       continue;
     }
-    if (open_ >= limits_.max_connections) {
+    net::error_code pec;
+    auto peer = socket.remote_endpoint(pec);
+    bool loopback = !pec && peer.address().is_loopback();
+    std::string addr = pec ? std::string("?") : peer.address().to_string();
+    if ((open_ >= limits_.max_connections && !loopback) ||
+        (!loopback && per_address_[addr] >= limits_.max_connections_per_address)) {
       net::error_code ignored;
       socket.close(ignored);
       continue;
     }
+    ++open_;  // counted here, before the coroutine runs
+    ++per_address_[addr];
     net::asio::co_spawn(io_, connection(std::move(socket)), net::asio::detached);
   }
 }
 
 net::awaitable<void> HttpServer::connection(net::tcp::socket socket) {
-  ++open_;
   net::error_code ec;
   auto peer = socket.remote_endpoint(ec);
   std::string remote = ec ? std::string("?") : peer.address().to_string();
@@ -111,6 +117,8 @@ net::awaitable<void> HttpServer::connection(net::tcp::socket socket) {
     log::error("admin", "connection from ", remote, " failed: ", e.what());
   }
   --open_;
+  if (auto it = per_address_.find(remote); it != per_address_.end() && --it->second == 0)
+    per_address_.erase(it);
 }
 
 template <class S>

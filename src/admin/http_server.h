@@ -7,6 +7,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -40,8 +41,9 @@ struct HttpServerLimits {
   // Above identity.oidc max_token_bytes, so that an oversized token is refused as such.
   std::size_t max_header_bytes = 32 * 1024;
   std::size_t max_body_bytes = 64 * 1024;
-  std::chrono::milliseconds request_timeout{30'000};
+  std::chrono::milliseconds request_timeout{10'000};  // per request, and idle keep-alive
   std::size_t max_connections = 256;
+  std::size_t max_connections_per_address = 32;  // loopback is exempt (health probes)
 };
 
 class HttpServer {
@@ -67,6 +69,7 @@ class HttpServer {
   HttpServerLimits limits_;
   net::tcp::acceptor acceptor_;
   std::size_t open_ = 0;
+  std::map<std::string, std::size_t> per_address_;
   bool stopped_ = false;
 };
 

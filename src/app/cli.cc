@@ -20,6 +20,7 @@
 #include "identity/grant_service.h"
 #include "net/tls.h"
 #include "policy/policy_stage.h"
+#include "policy/roles.h"
 #include "policy/rules.h"
 #include "session/pg/catalog_loader.h"
 #include "sql/pg_analyzer.h"
@@ -92,6 +93,12 @@ int cmd_token_issue(const Args& a) {
   r.tables = split_csv(a.get("tables").value_or(""));
   r.columns = split_csv(a.get("columns").value_or(""));
   r.role = a.get("role").value_or("");
+  if (!r.role.empty()) {
+    const policy::Role* role = cfg->roles->find(r.role);
+    if (!role)
+      return fail("token issue: no role named '" + r.role + "' in " + cfg->source.string());
+    r.max_sessions = role->max_sessions;
+  }
   r.reason = a.get("reason").value_or("");
   auto store = open_store(*cfg);
   if (!store) return fail(store.status().message());

@@ -23,6 +23,11 @@ int cmd_apikeys(const Args& a) {
   if (verb == "create") {
     std::string who = a.get("identity").value_or("");
     if (who.empty()) return fail("apikeys create: --identity NAME is required");
+    for (const auto& issuer : cfg->identity.oidc)
+      if (!issuer.identity_prefix.empty() && who.rfind(issuer.identity_prefix, 0) == 0)
+        return fail("apikeys create: identity " + who + " is in the namespace of OIDC issuer " +
+                    issuer.issuer + " (prefix " + issuer.identity_prefix +
+                    "); choose a name outside it");
     auto roles = split_csv(a.get("roles").value_or(""));
     if (roles.empty())
       return fail("apikeys create: --roles a,b is required (the roles of " + cfg->source.string() +

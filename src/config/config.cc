@@ -150,6 +150,21 @@ void read_identity(Reader& r, const YAML::Node& n, IdentityConfig& id) {
       if (auto s = r.string(m["ca_file"], path + ".ca_file")) o.ca_file = r.resolve(*s).string();
     id.oidc.push_back(std::move(o));
   }
+  // Identities and groups from different providers must not meet in one namespace: alice at
+  // one provider is not alice at another, nor a member of its "dba" group.
+  if (id.oidc.size() > 1)
+    for (std::size_t i = 0; i < id.oidc.size(); ++i) {
+      const auto& p = id.oidc[i].identity_prefix;
+      std::string path = "identity.oidc[" + std::to_string(i) + "].identity_prefix";
+      if (p.empty())
+        r.fail(list[i], path,
+               "required when several issuers are configured (e.g. \"okta:\"); it keeps their "
+               "identities and groups apart");
+      for (std::size_t j = 0; j < i; ++j)
+        if (!p.empty() && (id.oidc[j].identity_prefix.rfind(p, 0) == 0 ||
+                           p.rfind(id.oidc[j].identity_prefix, 0) == 0))
+          r.fail(list[i], path, "overlaps the prefix of identity.oidc[" + std::to_string(j) + "]");
+    }
 }
 
 void read_connections(Reader& r, const YAML::Node& n, Config& c) {

@@ -7,6 +7,8 @@ namespace sluice::identity {
 using store::TimeMs;
 namespace {
 
+constexpr std::size_t kMaxPendingPerIdentity = 20;
+
 bool valid_scope_name(std::string_view s) {
   if (s.empty() || s.size() > 200) return false;
   for (char c : s)
@@ -33,20 +35,20 @@ Status GrantService::validate(const GrantRequest& r) const {
   return Status::ok();
 }
 
-store::TokenRecord GrantService::new_token(const store::GrantRecord& g,
-                                           std::string_view install_secret,
+store::TokenRecord GrantService::new_token(std::string_view grant_id, std::string_view identity,
+                                           TimeMs now, std::string_view install_secret,
                                            std::string& token_out) {
   token_out = generate_token();
-  auto verifier = token_verifier(token_out, scram_salt_for(install_secret, g.identity));
+  auto verifier = token_verifier(token_out, scram_salt_for(install_secret, identity));
   store::TokenRecord t;
   t.id = store::new_id("t_");
-  t.grant_id = g.id;
+  t.grant_id = std::string(grant_id);
   t.lookup_hash = token_lookup_hash(token_out);
   t.scram_iterations = verifier.iterations;
   t.scram_salt = verifier.salt;
   t.scram_stored_key = std::string(crypto::view(verifier.stored_key));
   t.scram_server_key = std::string(crypto::view(verifier.server_key));
-  t.created_at = store_.now();
+  t.created_at = now;
   return t;
 }
 
@@ -97,6 +99,19 @@ Result<store::GrantRecord> GrantService::request(const GrantRequest& r,
       break;
   }
   g.decision_reason = d.reason;
+  // A bound on what one caller can queue for reviewers (and write into the store).
+  if (g.status == store::GrantStatus::pending) {
+    store::GrantFilter f;
+    f.identity = g.identity;
+    f.status = store::GrantStatus::pending;
+    f.limit = kMaxPendingPerIdentity;
+    auto pending = store_.list_grants(f);
+    if (!pending) return pending.status();
+    if (pending->size() >= kMaxPendingPerIdentity)
+      return error(Code::resource_exhausted,
+                   g.identity + " already has " + std::to_string(kMaxPendingPerIdentity) +
+                       " requests waiting for review; wait for decisions or revoke some");
+  }
   SLUICE_TRY(store_.transact([&](store::StateTx& tx) -> Status {
     SLUICE_TRY(tx.insert_grant(g));
     return tx.append_change(change, g.id);
@@ -126,6 +141,7 @@ Result<store::GrantRecord> GrantService::decide(std::string_view id,
   if (!valid_identity(reviewer.identity))
     return error(Code::invalid_argument, "the reviewer needs an identity (--as NAME)");
   store::GrantRecord g;
+  const TimeMs now = store_.now();  // read outside the transaction (the store's lock)
   Status st = store_.transact([&](store::StateTx& tx) -> Status {
     auto found = tx.get_grant(id);
     if (!found) return found.status();
@@ -144,7 +160,6 @@ Result<store::GrantRecord> GrantService::decide(std::string_view id,
     if (!local_admin && (!role || !policy::can_review(*role, reviewer)))
       return error(Code::permission_denied, reviewer.identity + " is not a reviewer for role " +
                                                 (g.role.empty() ? std::string("(none)") : g.role));
-    TimeMs now = store_.now();
     if (approve && now - g.created_at > kPendingLifetimeMs)
       return error(Code::failed_precondition,
                    "grant " + g.id + " was requested more than 24h ago; ask for a new one");
@@ -173,6 +188,9 @@ Result<IssuedToken> GrantService::take_token(std::string_view id,
   // Read before the transaction: the store allows one call at a time.
   auto secret = store_.install_secret();
   if (!secret) return std::move(secret).take_status();
+  const TimeMs now = store_.now();
+  // The verifier (PBKDF2) is derived before the transaction, not while holding the store.
+  store::TokenRecord t = new_token(id, requester.identity, now, *secret, token);
   Status st = store_.transact([&](store::StateTx& tx) -> Status {
     auto found = tx.get_grant(id);
     if (!found) return found.status();
@@ -191,10 +209,9 @@ Result<IssuedToken> GrantService::take_token(std::string_view id,
     if (g.token_issued_at != 0)
       return error(Code::failed_precondition,
                    "the token of grant " + g.id + " was already fetched; it is handed out once");
-    TimeMs now = store_.now();
     if (now >= g.expires_at)
       return error(Code::failed_precondition, "the window of grant " + g.id + " has ended");
-    store::TokenRecord t = new_token(g, *secret, token);
+    t.grant_id = g.id;
     g.token_issued_at = now;
     SLUICE_TRY(tx.update_grant(g));
     SLUICE_TRY(tx.insert_token(t));
@@ -219,6 +236,7 @@ Result<IssuedToken> GrantService::issue_local(const GrantRequest& r, std::string
   g.tables = r.tables;
   g.columns = r.columns;
   g.role = r.role;
+  g.max_sessions = r.max_sessions;
   g.reason = r.reason;
   g.status = store::GrantStatus::approved;
   g.requested_by = r.requested_by.empty() ? std::string(approver) : r.requested_by;
@@ -230,7 +248,7 @@ Result<IssuedToken> GrantService::issue_local(const GrantRequest& r, std::string
   g.expires_at = g.created_at + r.ttl_ms;
 
   g.token_issued_at = g.created_at;
-  store::TokenRecord t = new_token(g, *secret, out.token);
+  store::TokenRecord t = new_token(g.id, g.identity, g.created_at, *secret, out.token);
 
   SLUICE_TRY(store_.transact([&](store::StateTx& tx) -> Status {
     SLUICE_TRY(tx.insert_grant(g));
@@ -242,6 +260,7 @@ Result<IssuedToken> GrantService::issue_local(const GrantRequest& r, std::string
 
 Result<store::GrantRecord> GrantService::revoke(std::string_view grant_id, std::string_view by) {
   store::GrantRecord result;
+  const TimeMs now = store_.now();
   Status st = store_.transact([&](store::StateTx& tx) -> Status {
     auto g = tx.get_grant(grant_id);
     if (!g) return g.status();
@@ -255,7 +274,7 @@ Result<store::GrantRecord> GrantService::revoke(std::string_view grant_id, std::
       return error(Code::failed_precondition,
                    "grant " + result.id + " was denied; nothing to revoke");
     result.status = store::GrantStatus::revoked;
-    result.revoked_at = store_.now();
+    result.revoked_at = now;
     result.revoked_by = std::string(by);
     SLUICE_TRY(tx.update_grant(result));
     return tx.append_change(store::change_kind::kGrantRevoked, result.id);

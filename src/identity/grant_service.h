@@ -24,6 +24,7 @@ struct GrantRequest {
   std::string reason;
   std::string requested_by;
   std::vector<std::string> groups;  // the requester's, recorded on the grant
+  int max_sessions = 0;             // local issue: the role's cap
 };
 
 struct IssuedToken {
@@ -66,7 +67,8 @@ class GrantService {
 
  private:
   Status validate(const GrantRequest& r) const;
-  store::TokenRecord new_token(const store::GrantRecord& g, std::string_view install_secret,
+  store::TokenRecord new_token(std::string_view grant_id, std::string_view identity,
+                               store::TimeMs now, std::string_view install_secret,
                                std::string& token_out);
   Result<store::GrantRecord> decide(std::string_view grant_id, const policy::Principal& reviewer,
                                     bool approve, std::string_view reason,

@@ -17,6 +17,15 @@ namespace {
 
 constexpr std::string_view kUnknownKid = "the token's key id (kid) ";
 
+// Text from an unverified token, safe to put in an error, a log line or a header: printable
+// ASCII only, at most 64 characters.
+std::string shown(std::string_view s) {
+  std::string out;
+  for (char c : s.substr(0, 64)) out.push_back(c >= 0x20 && c < 0x7f && c != '"' ? c : '?');
+  if (s.size() > 64) out += "...";
+  return out;
+}
+
 // -1 for characters outside the base64url alphabet.
 int b64url_value(char c) {
   if (c >= 'A' && c <= 'Z') return c - 'A';
@@ -384,7 +393,7 @@ Result<DecodedJwt> decode_jwt(std::string_view token, std::size_t max_bytes) {
     std::transform(t.begin(), t.end(), t.begin(), [](unsigned char c) { return std::tolower(c); });
     if (t.rfind("application/", 0) == 0) t = t.substr(12);
     if (t != "jwt" && t != "at+jwt")
-      return error(Code::unauthenticated, "the token type \"" + out.typ + "\" is not a JWT");
+      return error(Code::unauthenticated, "the token type \"" + shown(out.typ) + "\" is not a JWT");
   }
 
   simdjson::dom::element payload;
@@ -439,7 +448,7 @@ Status verify_jwt(const DecodedJwt& jwt, const JwtPolicy& policy, const KeySet& 
   auto alg = parse_jws_alg(jwt.alg);
   if (!alg || std::find(policy.algorithms.begin(), policy.algorithms.end(), *alg) ==
                   policy.algorithms.end())
-    return error(Code::unauthenticated, "the token's algorithm \"" + jwt.alg +
+    return error(Code::unauthenticated, "the token's algorithm \"" + shown(jwt.alg) +
                                             "\" is not accepted for issuer " + policy.issuer +
                                             " (accepted: " + alg_list(policy.algorithms) + ")");
   // 2. The key: by kid, of the type the algorithm needs.
@@ -457,7 +466,7 @@ Status verify_jwt(const DecodedJwt& jwt, const JwtPolicy& policy, const KeySet& 
     if (jwt.kid.empty())
       return error(Code::unauthenticated, "the token has no key id (kid) and the issuer has " +
                                               std::to_string(candidates) + " " + jwt.alg + " keys");
-    return error(Code::unauthenticated, std::string(kUnknownKid) + "\"" + jwt.kid +
+    return error(Code::unauthenticated, std::string(kUnknownKid) + "\"" + shown(jwt.kid) +
                                             "\" is not among issuer " + policy.issuer + "'s " +
                                             jwt.alg + " keys");
   }
@@ -495,6 +504,10 @@ Status verify_jwt(const DecodedJwt& jwt, const JwtPolicy& policy, const KeySet& 
                                             std::to_string(*nbf - now_s) + "s in the future)");
   if (iat && now_s + policy.clock_skew_s < *iat)
     return error(Code::unauthenticated, "the token was issued in the future (iat)");
+  if (*exp - now_s > policy.max_lifetime_s + policy.clock_skew_s)
+    return error(Code::unauthenticated, "the token expires more than " +
+                                            std::to_string(policy.max_lifetime_s) +
+                                            "s from now (max_token_lifetime)");
   if (iat && *exp - *iat > policy.max_lifetime_s)
     return error(Code::unauthenticated, "the token's lifetime (exp - iat) is longer than " +
                                             std::to_string(policy.max_lifetime_s) + "s");

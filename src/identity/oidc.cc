@@ -87,6 +87,12 @@ net::awaitable<Result<std::shared_ptr<const KeySet>>> OidcVerifier::refresh(Issu
                                              std::string(iss->as_string()));
     }
     jwks_uri = std::string(uri->as_string());
+    // An https issuer's keys come over https too.
+    if (is.cfg.issuer.rfind("https://", 0) == 0 && jwks_uri.rfind("https://", 0) != 0) {
+      m.jwks_fetch_failures.add();
+      co_return error(Code::unavailable,
+                      "issuer " + is.cfg.issuer + " publishes its keys over plain http; refused");
+    }
   }
   net::HttpRequest req;
   req.url = jwks_uri;
@@ -142,6 +148,9 @@ Result<policy::Principal> OidcVerifier::principal(const Issuer& is, const Decode
     }
   }
   if (p.groups.size() > 256) return error(Code::unauthenticated, "the token lists too many groups");
+  // Groups live in the issuer's namespace, like identities.
+  if (!is.cfg.identity_prefix.empty())
+    for (auto& group : p.groups) group = is.cfg.identity_prefix + group;
   return p;
 }
 
@@ -167,7 +176,7 @@ net::awaitable<Result<policy::Principal>> OidcVerifier::authenticate(std::string
     co_return error(Code::unauthenticated,
                     iss == jwt->claims.end() || iss->second.type != Claim::Type::string
                         ? std::string("the token has no issuer (iss)")
-                        : "the token's issuer " + iss->second.text + " is not configured");
+                        : "the token's issuer is not one of the configured issuers");
   }
   if (token.size() > issuer->cfg.max_token_bytes) {
     m.jwt_rejected.add();

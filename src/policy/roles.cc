@@ -54,6 +54,10 @@ std::optional<std::string> refuses(const Role& role, const AccessRequest& r) {
       if (!within(role.tables, t)) return "role " + role.name + " does not cover table " + t;
   }
   if (!role.columns.empty()) {
+    // An empty column list means every column, which a column-limited role cannot grant.
+    if (r.columns.empty())
+      return "role " + role.name +
+             " requires the request to name its columns (within: " + join(role.columns) + ")";
     for (const auto& c : r.columns)
       if (!within(role.columns, c)) return "role " + role.name + " does not cover column " + c;
   }

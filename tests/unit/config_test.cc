@@ -116,6 +116,11 @@ roles:
   expect_error(with("identity:\n  oidc:\n    - {issuer: 'https://i', audience: a}\n"),
                "algorithms");
   expect_error(with("roles:\n  - {name: r, connections: [nope], max_ttl: 1h}\n"), "nope");
+  // Two providers share no namespace: each needs its own identity prefix.
+  expect_error(with("identity:\n  oidc:\n    - {issuer: 'https://a', audience: s, algorithms: "
+                    "[RS256]}\n    - {issuer: 'https://b', audience: s, algorithms: [RS256], "
+                    "identity_prefix: 'b:'}\n"),
+               "several issuers");
   expect_error(with("roles:\n  - {name: r, max_ttl: 1h}\n"), "connections");
   expect_error(with("roles:\n  - {name: r, connections: [shop], access: admin}\n"),
                "read or write");

@@ -184,6 +184,30 @@ TEST(Roles, DecideRequest) {
   EXPECT_FALSE(policy::holds(roles.list[1], key));
 }
 
+TEST(Roles, AColumnLimitedRoleNeedsTheColumnsNamed) {
+  policy::Roles roles;
+  policy::Role r;
+  r.name = "support";
+  r.match.groups = {"support"};
+  r.connections = {"shop"};
+  r.columns = {"public.customers.id", "public.customers.name"};
+  r.auto_approve.enabled = true;
+  roles.list = {r};
+  policy::AccessRequest req;
+  req.connection = "shop";
+  req.ttl_ms = 60'000;
+  req.tables = {"public.customers"};
+  auto d = policy::decide_request(roles, principal("s1", {"support"}), req);
+  EXPECT_EQ(d.outcome, policy::RequestDecision::Outcome::deny);  // no columns: would mean all
+  EXPECT_NE(d.reason.find("name its columns"), std::string::npos) << d.reason;
+  req.columns = {"public.customers.name"};
+  EXPECT_EQ(policy::decide_request(roles, principal("s1", {"support"}), req).outcome,
+            policy::RequestDecision::Outcome::approve);
+  req.columns = {"public.customers.ssn"};
+  EXPECT_EQ(policy::decide_request(roles, principal("s1", {"support"}), req).outcome,
+            policy::RequestDecision::Outcome::deny);
+}
+
 TEST_F(StoreTest, GrantLifecycle) {
   auto roles = test_roles();
   identity::GrantService grants(*st);
