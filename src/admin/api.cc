@@ -203,6 +203,11 @@ net::awaitable<Response> AdminApi::handle(Request r) {
   if (r.method == "GET" && r.path == "/healthz") {
     auto seq = deps_.store.last_change_seq();
     if (!seq) co_return error_response(503, "unhealthy", "the state store is unavailable");
+    if (deps_.health)
+      if (Status st = deps_.health(); !st.is_ok())
+        co_return error_response(503, "unhealthy", "the audit log cannot be written (" +
+                                                       st.message() +
+                                                       "); statements are refused");
     json::object o;
     o["status"] = "ok";
     co_return json_response(200, o);

@@ -31,6 +31,8 @@ struct ApiDeps {
   identity::OidcVerifier& oidc;
   // Empty when ready; otherwise why not (draining, an issuer's keys missing...).
   std::function<std::vector<std::string>()> not_ready;
+  // Not ok when the gateway cannot do its job safely (the audit log cannot be written).
+  std::function<Status()> health;
 };
 
 class AdminApi {

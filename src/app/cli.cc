@@ -50,7 +50,13 @@ usage:
   sluice apikeys create -c sluice.yaml --identity NAME --roles a,b [--ttl 90d] [--json]
   sluice apikeys list -c sluice.yaml [--json]
   sluice apikeys revoke -c sluice.yaml ID
-  sluice sessions list -c sluice.yaml [--json] [--live]
+  sluice sessions list -c sluice.yaml [--json] [--live] [--identity NAME] [--connection C]
+                      [--table T] [--column T.C] [--since TIME|2h] [--until TIME]
+  sluice replay -c sluice.yaml SESSION [--json]
+  sluice audit verify -c sluice.yaml [--dir DIR]
+  sluice audit export -c sluice.yaml --format jsonl [--since TIME|2h] [--until TIME]
+  sluice audit keygen            (prints a new Ed25519 signing key, PEM)
+  sluice audit public-key -c sluice.yaml
   sluice policy check -c sluice.yaml --identity NAME --connection CONN [--access read|write]
                       [--tables a,b] [--columns s.t.c] [--role R] [--live] --sql 'SQL'
 
@@ -196,7 +202,20 @@ int cmd_sessions(const Args& a) {
   if (!cfg) return fail(cfg.status().message());
   auto store = open_store(*cfg);
   if (!store) return fail(store.status().message());
-  auto list = (*store)->list_sessions(a.has("live"), 1000);
+  store::SessionFilter f;
+  f.live_only = a.has("live");
+  f.identity = a.get("identity");
+  f.connection = a.get("connection");
+  if (auto t = a.get("table")) f.object = *t;
+  if (auto c = a.get("column")) f.object = *c;
+  for (const char* k : {"since", "until"})
+    if (auto v = a.get(k)) {
+      auto t = parse_time_arg(*v);
+      if (!t) return fail(std::string("sessions list: --") + k +
+                          " takes a time (2026-12-04T10:00:00Z) or a duration ago (2h)");
+      (std::string_view(k) == "since" ? f.since : f.until) = *t;
+    }
+  auto list = (*store)->list_sessions(f);
   if (!list) return fail(list.status().message());
   if (a.has("json")) {
     json::array arr;
@@ -236,6 +255,8 @@ int run_cli(const std::vector<std::string>& argv) {
     return cmd_grants(a);
   }
   if (cmd == "apikeys") return cmd_apikeys(a);
+  if (cmd == "audit") return cmd_audit(a);
+  if (cmd == "replay") return cmd_replay_session(a);
   if (cmd == "sessions") return cmd_sessions(a);
   if (cmd == "policy") return cmd_policy(a);
   return fail("unknown command '" + cmd + "'\n" + kUsage);

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -62,6 +64,24 @@ struct Args {
   bool has(const std::string& k) const { return flags.count(k) > 0; }
 };
 
+// A point in time for filters: an ISO-8601 UTC time (2026-12-04T10:00:00Z, or a date), or
+// a duration meaning that long ago (2h). Milliseconds since the epoch.
+inline std::optional<std::int64_t> parse_time_arg(const std::string& s) {
+  if (auto d = config::parse_duration(s))
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+               .count() -
+           d->count();
+  std::tm tm{};
+  const char* end = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (!end) {
+    tm = {};
+    end = strptime(s.c_str(), "%Y-%m-%d", &tm);
+  }
+  if (!end || (*end != '\0' && std::string_view(end) != "Z")) return std::nullopt;
+  return static_cast<std::int64_t>(timegm(&tm)) * 1000;
+}
+
 inline int fail(const std::string& message) {
   std::fprintf(stderr, "sluice: %s\n", message.c_str());
   return 2;
@@ -104,5 +124,7 @@ inline Result<std::unique_ptr<store::StateStore>> open_store(const config::Confi
 int cmd_grants(const Args& a);
 int cmd_grants_request(const Args& a);
 int cmd_apikeys(const Args& a);
+int cmd_audit(const Args& a);
+int cmd_replay_session(const Args& a);
 
 }  // namespace sluice::app::cli

@@ -2,6 +2,9 @@
 
 #include <filesystem>
 
+#include "app/audit_setup.h"
+#include "audit/recorder.h"
+#include "core/json_writer.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/time.h"
@@ -110,6 +113,7 @@ Status Gateway::start() {
     analyzers_[c.name] = analyzer;
   }
   pipeline_.add(std::make_shared<policy::PolicyStage>(config_.policy, analyzers_));
+  SLUICE_TRY(start_audit());
 
   int n = config_.workers > 0 ? config_.workers
                               : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -142,6 +146,82 @@ Status Gateway::start() {
   return start_admin();
 }
 
+Status Gateway::start_audit() {
+  if (!config_.audit.enabled) {
+    log::warn("gateway", "audit.enabled is false: sessions are not recorded");
+    return Status::ok();
+  }
+  auto key = audit_signing_key(config_, true);
+  if (!key) return key.status();
+  audit::AuditOptions o;
+  o.dir = config_.audit.dir.string();
+  o.durability = static_cast<audit::Durability>(config_.audit.durability);
+  o.batch_interval = config_.audit.batch_interval;
+  o.segment_bytes = config_.audit.segment_bytes;
+  o.checkpoint_interval = config_.audit.checkpoint_interval;
+  o.retention_bytes = config_.audit.retention_bytes;
+  o.node = services_->node_name;
+  std::string node = o.node;
+  audit_ = std::make_unique<audit::AuditLog>(
+      std::move(o), *key, audit::posix_fs(),
+      [this, node](std::uint64_t seq, const audit::Hash& h, std::uint64_t segment) {
+        store::AuditHead head{node, seq, audit::hex(h), segment, now_ms()};
+        if (Status st = store_->set_audit_head(head); !st.is_ok())
+          log::warn("audit", "cannot record the audit head in the state store: ", st.message());
+      });
+  Status st = audit_->start();
+  if (!st.is_ok())
+    log::error("audit", "the audit log at ", config_.audit.dir.string(), " cannot be written (",
+               st.message(), "): statements are refused until it can");
+  else
+    log::info("audit", "recording sessions to ", config_.audit.dir.string(), " (durability ",
+              config_.audit.durability == config::AuditConfig::Durability::fsync ? "fsync"
+              : config_.audit.durability == config::AuditConfig::Durability::batch ? "batch"
+                                                                                   : "none",
+              ", checkpoints signed by key ", key->key_id(), ")");
+  audit::RecorderOptions ro;
+  ro.result_rows = config_.audit.result_rows;
+  ro.result_bytes = config_.audit.result_bytes;
+  auto* blocking = blocking_.get();
+  auto* store = store_.get();
+  pipeline_.set_recorder(std::make_shared<audit::AuditRecorder>(
+      *audit_, ro, [blocking, store](const std::string& id, std::vector<std::string> objects) {
+        asio::post(*blocking, [store, id, objects = std::move(objects)] {
+          if (Status s = store->add_session_objects(id, objects); !s.is_ok())
+            log::warn("audit", "cannot index session ", id, ": ", s.message());
+        });
+      }));
+  services_->audit = audit_.get();
+  return Status::ok();
+}
+
+void Gateway::audit_change(const store::Change& c) {
+  if (!audit_) return;
+  std::string body;
+  JsonWriter w(body);
+  w.begin_object().field("event", std::string_view(c.kind)).field("subject",
+                                                                   std::string_view(c.subject));
+  if (c.kind.rfind("grant.", 0) == 0)
+    if (auto g = store_->get_grant(c.subject); g && g->has_value()) {
+      const auto& gr = **g;
+      w.field("identity", std::string_view(gr.identity))
+          .field("connection", std::string_view(gr.connection))
+          .field("access", std::string_view(gr.access))
+          .field("status", store::to_string(gr.status))
+          .field("requested_by", std::string_view(gr.requested_by))
+          .field("decided_by", std::string_view(gr.decided_by))
+          .field("reason", std::string_view(gr.reason))
+          .field("decision_reason", std::string_view(gr.decision_reason))
+          .field("revoked_by", std::string_view(gr.revoked_by))
+          .field("expires_at_ms", gr.expires_at);
+      w.key("tables").begin_array();
+      for (const auto& t : gr.tables) w.string(t);
+      w.end_array();
+    }
+  w.end_object();
+  audit_->append(audit::Kind::grant, std::move(body));
+}
+
 Status Gateway::start_admin() {
   metrics::register_gauge("sluice_sessions_active", "Client sessions open now.",
                           [this] { return static_cast<double>(sessions_.load()); });
@@ -153,8 +233,9 @@ Status Gateway::start_admin() {
                 "accept OIDC tokens");
     return Status::ok();
   }
-  api_ = std::make_unique<admin::AdminApi>(
-      admin::ApiDeps{config_, *store_, *oidc_, [this] { return not_ready(); }});
+  api_ = std::make_unique<admin::AdminApi>(admin::ApiDeps{
+      config_, *store_, *oidc_, [this] { return not_ready(); },
+      [this] { return audit_ ? audit_->health() : Status::ok(); }});
   http_ = std::make_unique<admin::HttpServer>(
       admin_io_, services_->server_tls,
       [this](admin::Request r) { return api_->handle(std::move(r)); });
@@ -171,6 +252,9 @@ std::vector<std::string> Gateway::not_ready() const {
   for (const auto& issuer : oidc_->unavailable())
     reasons.push_back("the signing keys of OIDC issuer " + issuer + " are not available yet");
   if (!store_->last_change_seq()) reasons.emplace_back("the state store is unavailable");
+  if (audit_)
+    if (Status st = audit_->health(); !st.is_ok())
+      reasons.push_back("the audit log cannot be written: " + st.message());
   return reasons;
 }
 
@@ -220,6 +304,7 @@ void Gateway::watch_changes() {
     }
     for (const auto& c : *changes) {
       seq = c.seq;
+      audit_change(c);
       if (c.kind != store::change_kind::kGrantRevoked) continue;
       std::string detail = "sluice: grant " + c.subject + " was revoked";
       if (auto g = store_->get_grant(c.subject); g && g->has_value()) {
@@ -346,6 +431,7 @@ int Gateway::run() {
     if (w->thread.joinable()) w->thread.join();
   if (watcher_.joinable()) watcher_.join();
   if (catalog_thread_.joinable()) catalog_thread_.join();
+  if (audit_) audit_->close();  // seals the segment: verify tells this stop from a cut
   log::info("gateway", "stopped");
   return 0;
 }

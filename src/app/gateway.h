@@ -44,6 +44,8 @@ class Gateway {
   void refresh_catalogs();
   void begin_drain();
   Status start_admin();
+  Status start_audit();
+  void audit_change(const store::Change& c);
   std::vector<std::string> not_ready() const;
 
   config::Config config_;
@@ -68,6 +70,7 @@ class Gateway {
   std::unique_ptr<identity::OidcVerifier> oidc_;
   std::unique_ptr<admin::AdminApi> api_;
   std::unique_ptr<admin::HttpServer> http_;
+  std::unique_ptr<audit::AuditLog> audit_;
 };
 
 }  // namespace sluice::app

@@ -209,6 +209,50 @@ void read_connections(Reader& r, const YAML::Node& n, Config& c) {
   }
 }
 
+void read_audit(Reader& r, const YAML::Node& n, AuditConfig& a) {
+  if (!r.is_map(n, "audit")) return;
+  r.only_keys(n, "audit",
+              {"enabled", "dir", "durability", "batch_interval", "segment_size",
+               "checkpoint_interval", "retention_bytes", "signing_key", "verify_keys",
+               "result_rows", "result_bytes"});
+  if (n["enabled"]) a.enabled = r.boolean(n["enabled"], "audit.enabled").value_or(true);
+  if (n["dir"])
+    if (auto s = r.string(n["dir"], "audit.dir")) a.dir = r.resolve(*s);
+  if (n["durability"])
+    if (auto s = r.string(n["durability"], "audit.durability")) {
+      if (*s == "fsync")
+        a.durability = AuditConfig::Durability::fsync;
+      else if (*s == "batch")
+        a.durability = AuditConfig::Durability::batch;
+      else if (*s == "none")
+        a.durability = AuditConfig::Durability::none;
+      else
+        r.fail(n["durability"], "audit.durability", "expected fsync, batch or none");
+    }
+  if (n["batch_interval"])
+    if (auto d = r.duration(n["batch_interval"], "audit.batch_interval")) a.batch_interval = *d;
+  if (n["segment_size"])
+    if (auto v = r.size(n["segment_size"], "audit.segment_size")) {
+      a.segment_bytes = *v;
+      if (*v < 64 * 1024) r.fail(n["segment_size"], "audit.segment_size", "at least 64KiB");
+    }
+  if (n["checkpoint_interval"])
+    if (auto d = r.duration(n["checkpoint_interval"], "audit.checkpoint_interval"))
+      a.checkpoint_interval = *d;
+  if (n["retention_bytes"])
+    if (auto v = r.integer(n["retention_bytes"], "audit.retention_bytes", 0, INT64_MAX))
+      a.retention_bytes = static_cast<std::uint64_t>(*v);
+  if (n["signing_key"])
+    if (auto s = r.secret(n["signing_key"], "audit.signing_key")) a.signing_key = std::move(*s);
+  if (n["verify_keys"])
+    if (auto l = r.string_list(n["verify_keys"], "audit.verify_keys")) a.verify_keys = *l;
+  if (n["result_rows"])
+    if (auto v = r.integer(n["result_rows"], "audit.result_rows", 0, 1'000'000))
+      a.result_rows = static_cast<std::uint64_t>(*v);
+  if (n["result_bytes"])
+    if (auto v = r.size(n["result_bytes"], "audit.result_bytes")) a.result_bytes = *v;
+}
+
 void read_limits(Reader& r, const YAML::Node& n, Limits& l) {
   if (!r.is_map(n, "limits")) return;
   r.only_keys(n, "limits",
@@ -422,12 +466,15 @@ Result<Config> parse_config(std::string_view yaml, const std::filesystem::path& 
         // Read below, together.
       } else if (key == "identity") {
         read_identity(r, v, c.identity);
-      } else if (key == "masking" || key == "audit" || key == "approvals") {
+      } else if (key == "audit") {
+        read_audit(r, v, c.audit);
+      } else if (key == "masking" || key == "approvals") {
         // Refuse rather than ignore: a configuration that asks for masking or rules must not
         // run without them.
         r.fail(kv.first, key, "not supported by this build yet; remove it or upgrade Sluice");
       }
     }
+    if (c.audit.dir.empty()) c.audit.dir = c.data_dir / "audit";
     auto roles = std::make_shared<policy::Roles>(policy::read_roles(r, root["roles"]));
     auto pol = std::make_shared<policy::Policy>(
         policy::read_policy(r, root["rules"], root["default_action"]));

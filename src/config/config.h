@@ -101,6 +101,22 @@ struct IdentityConfig {
   std::vector<OidcIssuer> oidc;
 };
 
+// The session recording (docs/design/audit_log_format.md).
+struct AuditConfig {
+  enum class Durability : std::uint8_t { fsync, batch, none };
+  bool enabled = true;
+  std::filesystem::path dir;  // default: <data_dir>/audit
+  Durability durability = Durability::fsync;
+  Duration batch_interval{10};
+  std::uint64_t segment_bytes = 64ull << 20;
+  Duration checkpoint_interval{1000};
+  std::uint64_t retention_bytes = 0;  // 0: keep everything
+  Secret signing_key;                 // empty: generated under data_dir (development)
+  std::vector<std::string> verify_keys;  // retired public keys, "<key id> <base64>"
+  std::uint64_t result_rows = 1000;   // rows of each result kept in the record
+  std::uint64_t result_bytes = 1ull << 20;
+};
+
 struct StateConfig {
   enum class Backend : std::uint8_t { sqlite, postgres };
   Backend backend = Backend::sqlite;
@@ -121,6 +137,7 @@ struct Config {
   Limits limits;
   std::vector<Connection> connections;
   IdentityConfig identity;
+  AuditConfig audit;
   std::shared_ptr<const policy::Policy> policy;  // never null after loading
   std::shared_ptr<const policy::Roles> roles;    // never null after loading
 

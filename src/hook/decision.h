@@ -62,6 +62,9 @@ struct Decision {
   // Run on each result in order: transforming observers (masking) first, then observers that
   // must see what the client sees (audit).
   std::vector<std::shared_ptr<ResultObserver>> observers;
+  // Forward the statement only once the audit log has made this ticket durable (0: no wait).
+  // The adapter waits before writing to the server, so nothing runs unrecorded.
+  std::uint64_t durable_after = 0;
 
   static Decision refuse(Refusal r) {
     Decision d;

@@ -63,10 +63,22 @@ class StatementStage {
   }
 };
 
+// Sees every statement with the pipeline's final decision, refusals included (the audit).
+// It may still turn an allow into a refusal (when it cannot record the statement), add
+// result observers, and set Decision::durable_after.
+class StatementRecorder {
+ public:
+  virtual ~StatementRecorder() = default;
+  virtual void on_decision(StatementEvent& event, Decision& decision) = 0;
+  virtual void on_session_start(const SessionInfo& session) = 0;
+  virtual void on_session_end(const SessionInfo& session, std::string_view reason) = 0;
+};
+
 class StatementPipeline {
  public:
   void add(std::shared_ptr<StatementStage> stage) { stages_.push_back(std::move(stage)); }
-  bool empty() const { return stages_.empty(); }
+  void set_recorder(std::shared_ptr<StatementRecorder> r) { recorder_ = std::move(r); }
+  bool empty() const { return stages_.empty() && !recorder_; }
 
   Decision decide(StatementEvent& event) const {
     Decision d;
@@ -74,17 +86,21 @@ class StatementPipeline {
       s->on_statement(event, d);
       if (d.verdict == Verdict::refuse) break;
     }
+    if (recorder_) recorder_->on_decision(event, d);
     return d;
   }
   void session_started(const SessionInfo& info) const {
     for (const auto& s : stages_) s->on_session_start(info);
+    if (recorder_) recorder_->on_session_start(info);
   }
   void session_ended(const SessionInfo& info, std::string_view reason) const {
     for (const auto& s : stages_) s->on_session_end(info, reason);
+    if (recorder_) recorder_->on_session_end(info, reason);
   }
 
  private:
   std::vector<std::shared_ptr<StatementStage>> stages_;
+  std::shared_ptr<StatementRecorder> recorder_;
 };
 
 }  // namespace sluice::hook

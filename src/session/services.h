@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "audit/audit_log.h"
 #include "config/config.h"
 #include "hook/statement_stage.h"
 #include "net/asio.h"
@@ -30,6 +31,7 @@ struct SessionServices {
   std::string install_secret;
   std::string node_name;
   std::atomic<bool> draining{false};
+  audit::AuditLog* audit = nullptr;  // null when audit.enabled is false
 };
 
 }  // namespace sluice::session

@@ -99,6 +99,22 @@ CREATE TABLE api_keys(
   revoked_by  TEXT NOT NULL DEFAULT ''
 );
 )sql",
+    R"sql(
+CREATE TABLE session_objects(
+  session_id TEXT NOT NULL,
+  name       TEXT NOT NULL,
+  PRIMARY KEY (session_id, name)
+);
+CREATE INDEX session_objects_by_name ON session_objects(name);
+CREATE INDEX sessions_by_identity ON sessions(identity, started_at);
+CREATE TABLE audit_heads(
+  node    TEXT PRIMARY KEY,
+  seq     INTEGER NOT NULL,
+  hash    TEXT NOT NULL,
+  segment INTEGER NOT NULL,
+  at      INTEGER NOT NULL
+);
+)sql",
 };
 
 std::string join_list(const std::vector<std::string>& v) {
@@ -142,6 +158,10 @@ class Stmt {
   }
   // SQLITE_ROW, SQLITE_DONE or an error code.
   int step() { return rc_ = sqlite3_step(st_); }
+  void reset() {
+    sqlite3_reset(st_);
+    sqlite3_clear_bindings(st_);
+  }
 
   std::string col_text(int i) const {
     auto* p = sqlite3_column_text(st_, i);
@@ -465,15 +485,29 @@ class SqliteStateStore final : public StateStore {
     return Status::ok();
   }
 
-  Result<std::vector<SessionRecord>> list_sessions(bool live_only, int limit) override {
+  Result<std::vector<SessionRecord>> list_sessions(const SessionFilter& f) override {
     std::lock_guard lock(mu_);
     std::string sql =
         "SELECT id, node, grant_id, identity, connection, protocol, client_address, application, "
-        "tls, started_at, ended_at, end_reason FROM sessions";
-    if (live_only) sql += " WHERE ended_at = 0";
+        "tls, started_at, ended_at, end_reason FROM sessions WHERE 1=1";
+    if (f.live_only) sql += " AND ended_at = 0";
+    if (f.identity) sql += " AND identity = ?2";
+    if (f.connection) sql += " AND connection = ?3";
+    if (f.since) sql += " AND (ended_at = 0 OR ended_at >= ?4)";
+    if (f.until) sql += " AND started_at <= ?5";
+    // Tables match schema.table or the bare name; columns match schema.table.column or
+    // table.column suffixes.
+    if (f.object)
+      sql += " AND id IN (SELECT session_id FROM session_objects WHERE name = ?6 OR name LIKE "
+             "'%.' || ?6)";
     sql += " ORDER BY started_at DESC LIMIT ?1";
     Stmt s(db_, sql);
-    s.i64(1, limit);
+    s.i64(1, f.limit);
+    if (f.identity) s.text(2, *f.identity);
+    if (f.connection) s.text(3, *f.connection);
+    if (f.since) s.i64(4, *f.since);
+    if (f.until) s.i64(5, *f.until);
+    if (f.object) s.text(6, *f.object);
     std::vector<SessionRecord> out;
     int rc;
     while ((rc = s.step()) == SQLITE_ROW) {
@@ -494,6 +528,46 @@ class SqliteStateStore final : public StateStore {
     }
     if (rc != SQLITE_DONE) return s.error_status("listing sessions");
     return out;
+  }
+
+  Status add_session_objects(std::string_view session_id,
+                             const std::vector<std::string>& names) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "INSERT OR IGNORE INTO session_objects(session_id, name) VALUES(?1, ?2)");
+    for (const auto& n : names) {
+      s.reset();
+      s.text(1, session_id).text(2, n);
+      if (s.step() != SQLITE_DONE) return s.error_status("indexing a session");
+    }
+    return Status::ok();
+  }
+
+  Status set_audit_head(const AuditHead& h) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_,
+           "INSERT INTO audit_heads(node, seq, hash, segment, at) VALUES(?1,?2,?3,?4,?5) "
+           "ON CONFLICT(node) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, "
+           "segment = excluded.segment, at = excluded.at");
+    s.text(1, h.node).i64(2, static_cast<std::int64_t>(h.seq)).text(3, h.hash);
+    s.i64(4, static_cast<std::int64_t>(h.segment)).i64(5, h.at);
+    if (s.step() != SQLITE_DONE) return s.error_status("recording the audit head");
+    return Status::ok();
+  }
+
+  Result<std::optional<AuditHead>> get_audit_head(std::string_view node) override {
+    std::lock_guard lock(mu_);
+    Stmt s(db_, "SELECT node, seq, hash, segment, at FROM audit_heads WHERE node = ?1");
+    s.text(1, node);
+    int rc = s.step();
+    if (rc == SQLITE_DONE) return std::optional<AuditHead>();
+    if (rc != SQLITE_ROW) return s.error_status("reading the audit head");
+    AuditHead h;
+    h.node = s.col_text(0);
+    h.seq = static_cast<std::uint64_t>(s.col_i64(1));
+    h.hash = s.col_text(2);
+    h.segment = static_cast<std::uint64_t>(s.col_i64(3));
+    h.at = s.col_i64(4);
+    return std::optional<AuditHead>(std::move(h));
   }
 
   Result<int> count_live_sessions(std::string_view grant_id) override {

@@ -46,6 +46,24 @@ struct GrantFilter {
   int limit = 1000;
 };
 
+struct SessionFilter {
+  bool live_only = false;
+  std::optional<std::string> identity;
+  std::optional<std::string> connection;
+  std::optional<std::string> object;  // a table or column it touched
+  std::optional<TimeMs> since;        // still open at or after
+  std::optional<TimeMs> until;        // started at or before
+  int limit = 1000;
+};
+
+struct AuditHead {
+  std::string node;
+  std::uint64_t seq = 0;
+  std::string hash;  // hex
+  std::uint64_t segment = 0;
+  TimeMs at = 0;
+};
+
 class StateStore {
  public:
   virtual ~StateStore() = default;
@@ -81,7 +99,14 @@ class StateStore {
   virtual Result<int> end_node_sessions(std::string_view node, TimeMs at,
                                         std::string_view reason) = 0;
   virtual Status end_session(std::string_view id, TimeMs at, std::string_view reason) = 0;
-  virtual Result<std::vector<SessionRecord>> list_sessions(bool live_only, int limit) = 0;
+  virtual Result<std::vector<SessionRecord>> list_sessions(const SessionFilter& filter) = 0;
+  // The tables and columns a session touched (the session index for `sessions list`).
+  virtual Status add_session_objects(std::string_view session_id,
+                                     const std::vector<std::string>& names) = 0;
+  // The last audit checkpoint each node recorded: a witness, outside the log, against
+  // records removed from its end.
+  virtual Status set_audit_head(const AuditHead& head) = 0;
+  virtual Result<std::optional<AuditHead>> get_audit_head(std::string_view node) = 0;
   virtual Result<int> count_live_sessions(std::string_view grant_id) = 0;
 
   virtual Result<std::vector<Change>> changes_since(std::int64_t seq, int limit) = 0;

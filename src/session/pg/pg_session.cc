@@ -641,12 +641,41 @@ awaitable<void> PgSession::relay() {
   }
 }
 
+awaitable<bool> PgSession::audit_durable(std::uint64_t ticket) {
+  auto ex = client_->socket().get_executor();
+  auto initiate = [this, ticket, ex](auto handler) {
+    auto h = std::make_shared<decltype(handler)>(std::move(handler));
+    svc_.audit->on_durable(ticket, [h, ex](bool ok) {
+      asio::post(ex, [h, ok]() mutable { (*h)(ok); });
+    });
+  };
+  auto op = asio::async_initiate<decltype(asio::use_awaitable), void(bool)>(
+      std::move(initiate), asio::use_awaitable);
+  bool ok = co_await std::move(op);
+  co_return ok;
+}
+
 awaitable<void> PgSession::client_to_server() {
   while (!ended_) {
     const bool was_idle = relay_->idle();
     auto step = relay_->on_client_bytes(client_in_.data());
     if (was_idle && !relay_->idle()) busy_since_ = Clock::now();
     OutputBuffer& out = relay_->upstream_output();
+    // Nothing runs unrecorded: with audit durability fsync the statements in `out` wait for
+    // their records (group commit makes concurrent sessions share one fsync).
+    if (std::uint64_t ticket = relay_->take_audit_barrier(); ticket && svc_.audit) {
+      bool recorded = co_await audit_durable(ticket);
+      if (!recorded) {
+        out.clear();
+        end(EndReason::client_error,
+            fatal("58030",
+                  "sluice: the audit log could not record this statement, so it was not run; "
+                  "the session was closed",
+                  "The gateway refuses statements until its audit log can be written; tell "
+                  "its operator (see /healthz)."));
+        break;
+      }
+    }
     if (!out.empty()) {
       auto [ec, n] = co_await upstream_->write(out.segments());
       out.clear();

@@ -110,6 +110,7 @@ hook::Decision PgRelay::decide(hook::StatementEvent& ev) {
   }
   if (pipeline_.empty()) return {};
   hook::Decision d = pipeline_.decide(ev);
+  audit_barrier_ = std::max(audit_barrier_, d.durable_after);
   auto& m = metrics::counters();
   (d.verdict == hook::Verdict::refuse ? m.statements_refused : m.statements_allowed).add();
   if (d.verdict == hook::Verdict::hold) {

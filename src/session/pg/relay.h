@@ -27,6 +27,7 @@
 // One PgRelay belongs to one session and is used from that session's thread only.
 #pragma once
 
+#include <utility>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -86,6 +87,9 @@ class PgRelay {
   // with that message at the front of its input.
   void resolve_hold(hook::Decision final_decision);
   OutputBuffer& upstream_output() { return to_server_; }
+  // The audit ticket that must be durable before upstream_output() is written (0: none);
+  // reading it clears it.
+  std::uint64_t take_audit_barrier() { return std::exchange(audit_barrier_, 0); }
 
   // ---- server to client ------------------------------------------------------------------
   struct ServerStep {
@@ -211,6 +215,7 @@ class PgRelay {
   enum class Abort : std::uint8_t { none, extended, simple };
   Abort abort_before_next_ = Abort::none;  // a cut-short result the server does not know of
   bool held_ = false;
+  std::uint64_t audit_barrier_ = 0;  // the audit ticket the upstream output waits for
   std::shared_ptr<hook::Hold> held_hold_;
   hook::Decision held_decision_;            // what the stages decided besides the hold
   std::optional<hook::Decision> resolved_;  // the decision for the held message
