@@ -124,8 +124,8 @@ rules:
   const auto& q = queries();
   std::size_t i = 0;
   for (auto _ : state) {
-    hook::StatementEvent ev{session, hook::Origin::simple_query, q[i++ % q.size()], {}, {}, nullptr,
-                            &scratch};
+    hook::StatementEvent ev{
+        session, hook::Origin::simple_query, q[i++ % q.size()], {}, {}, nullptr, &scratch, {}};
     hook::Decision d;
     stage.on_statement(ev, d);
     benchmark::DoNotOptimize(d);

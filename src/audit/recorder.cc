@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "audit/signer.h"
 #include "core/json_writer.h"
 #include "hook/result_observer.h"
 #include "sql/facts.h"
@@ -44,7 +45,10 @@ const std::string kRefusedUnrecorded =
 class ResultRecorder final : public hook::ResultObserver {
  public:
   ResultRecorder(AuditLog& log, std::string session, std::uint64_t n, RecorderOptions caps)
-      : log_(log), session_(std::move(session)), n_(n), caps_(caps),
+      : log_(log),
+        session_(std::move(session)),
+        n_(n),
+        caps_(caps),
         started_(std::chrono::steady_clock::now()) {}
 
   void on_columns(std::span<const hook::ResultColumn> columns) override {
@@ -84,9 +88,7 @@ class ResultRecorder final : public hook::ResultObserver {
     rows_json_.push_back(',');
   }
 
-  void on_complete(std::string_view tag, std::uint64_t rows) override {
-    write(tag, rows, {}, {});
-  }
+  void on_complete(std::string_view tag, std::uint64_t rows) override { write(tag, rows, {}, {}); }
   void on_error(std::string_view sqlstate, std::string_view message) override {
     write({}, rows_, sqlstate, message);
   }
@@ -164,9 +166,8 @@ void AuditRecorder::on_session_start(const hook::SessionInfo& s) {
       .field("client", std::string_view(s.client_address))
       .field("tls", s.tls)
       .field("application", std::string_view(s.application))
-      .field("access", std::string_view(s.scope.access == hook::GrantScope::Access::write
-                                            ? "write"
-                                            : "read"));
+      .field("access", std::string_view(
+                           s.scope.access == hook::GrantScope::Access::write ? "write" : "read"));
   w.key("groups").begin_array();
   for (const auto& g : s.groups) w.string(g);
   w.end_array();
@@ -221,11 +222,17 @@ void AuditRecorder::on_decision(hook::StatementEvent& ev, hook::Decision& d) {
   if (!ev.statement_name.empty()) w.field("name", ev.statement_name);
   if (!ev.params.empty()) {
     w.key("params").begin_array();
-    for (const auto& p : ev.params) {
-      if (p)
-        w.text(*p);
-      else
+    for (std::size_t i = 0; i < ev.params.size(); ++i) {
+      const auto& p = ev.params[i];
+      bool binary = i < ev.param_binary.size() && ev.param_binary[i];
+      if (!p) {
         w.null();
+      } else if (binary) {
+        // Binary-format values are bytes, whatever they look like.
+        w.begin_object().key("base64").string(base64_encode(*p)).end_object();
+      } else {
+        w.text(*p);
+      }
     }
     w.end_array();
   }
@@ -266,15 +273,15 @@ void AuditRecorder::on_decision(hook::StatementEvent& ev, hook::Decision& d) {
     hook::Refusal r;
     r.sqlstate = "58030";
     r.message = kRefusedUnrecorded + " (" + h.message() + ")";
-    r.hint = "The gateway refuses statements until its audit log can be written; tell its "
-             "operator (see /healthz).";
+    r.hint =
+        "The gateway refuses statements until its audit log can be written; tell its "
+        "operator (see /healthz).";
     r.rule = "audit";
     d = hook::Decision::refuse(std::move(r));
     return;
   }
   if (log_.sessions_must_wait()) d.durable_after = ticket;
-  d.observers.push_back(
-      std::make_shared<ResultRecorder>(log_, ev.session.session_id, n, options_));
+  d.observers.push_back(std::make_shared<ResultRecorder>(log_, ev.session.session_id, n, options_));
 }
 
 }  // namespace sluice::audit

@@ -49,6 +49,8 @@ struct StatementEvent {
   // Set by the analyzer stage, or carried in from an earlier Parse of the same statement.
   std::shared_ptr<const sql::Analysis> analysis;
   SessionScratch* scratch = nullptr;
+  // Per parameter: 1 when the client sent it in binary format (empty: all text).
+  std::span<const std::uint8_t> param_binary;
 };
 
 class StatementStage {

@@ -165,6 +165,8 @@ class Gateway:
         return e
 
     def start(self):
+        # A restart appends to the same log: only what this run writes counts.
+        offset = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
         self.logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen([SLUICE, "serve", "-c", self.config], stdout=self.logf,
                                      stderr=subprocess.STDOUT, env=self.env(), cwd=self.dir)
@@ -172,7 +174,7 @@ class Gateway:
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gateway exited early:\n{self.log()}")
-            log = self.log()
+            log = self.log()[offset:]
             if "listening for PostgreSQL clients" in log and (
                     not self.admin_port or "admin API listening" in log):
                 return self

@@ -150,6 +150,14 @@ PgRelay::Handled PgRelay::handle_client(const Frame& f, const std::uint8_t* raw)
       e.seq = next_seq_++;
       e.target = m->kind;
       e.name = std::string(m->name);
+      // Remember which statement or portal the answer describes: result observers of its
+      // executions need the column names (Execute results carry no RowDescription).
+      if (f.type == fe::kDescribe && !pipeline_.empty()) {
+        if (m->kind == 'S')
+          e.stmt = lookup_statement(m->name);
+        else
+          e.portal = lookup_portal(m->name);
+      }
       pending_.push_back(std::move(e));
       return Handled::ok;
     }
@@ -190,7 +198,8 @@ PgRelay::Handled PgRelay::handle_client(const Frame& f, const std::uint8_t* raw)
 PgRelay::Handled PgRelay::on_query(const Frame& f, const std::uint8_t* raw) {
   auto q = sluice::pg::parse_query(f.body);
   if (!q) return client_fatal("malformed Query message");
-  hook::StatementEvent ev{session_, hook::Origin::simple_query, q->sql, {}, {}, nullptr, &scratch_};
+  hook::StatementEvent ev{session_, hook::Origin::simple_query, q->sql, {}, {}, nullptr, &scratch_,
+                          {}};
   hook::Decision d = decide(ev);
   if (d.verdict == hook::Verdict::hold) return Handled::hold;
   if (d.verdict == hook::Verdict::refuse) {
@@ -214,7 +223,8 @@ PgRelay::Handled PgRelay::on_query(const Frame& f, const std::uint8_t* raw) {
 PgRelay::Handled PgRelay::on_parse(const Frame& f, const std::uint8_t* raw) {
   auto m = sluice::pg::parse_parse(f.body);
   if (!m) return client_fatal("malformed Parse message");
-  hook::StatementEvent ev{session_, hook::Origin::prepare, m->sql, m->name, {}, nullptr, &scratch_};
+  hook::StatementEvent ev{session_, hook::Origin::prepare, m->sql, m->name, {}, nullptr, &scratch_,
+                          {}};
   hook::Decision d = decide(ev);
   if (d.verdict == hook::Verdict::hold) return Handled::hold;
   if (d.verdict == hook::Verdict::refuse) {
@@ -227,7 +237,7 @@ PgRelay::Handled PgRelay::on_parse(const Frame& f, const std::uint8_t* raw) {
   e.seq = next_seq_++;
   e.name = std::string(m->name);
   e.stmt = std::make_shared<PreparedStatement>(
-      PreparedStatement{e.name, std::string(m->sql), std::move(ev.analysis)});
+      PreparedStatement{e.name, std::string(m->sql), std::move(ev.analysis), nullptr});
   pending_.push_back(std::move(e));
   return Handled::ok;
 }
@@ -252,12 +262,31 @@ PgRelay::Handled PgRelay::on_bind(const Frame& f, const std::uint8_t* raw) {
   }
   auto portal = std::make_shared<Portal>();
   portal->stmt = stmt;
+  if (!pipeline_.empty()) {
+    if (m->result_format_count == 1) {
+      portal->all_results_binary = m->result_format(0) == 1;
+    } else {
+      for (std::int16_t i = 0; i < m->result_format_count; ++i)
+        portal->result_binary.push_back(m->result_format(static_cast<std::size_t>(i)) == 1);
+    }
+  }
   if (!pipeline_.empty() && m->param_count > 0) {
     std::vector<std::optional<std::string_view>> views;
     m->decode_params(views);
     portal->params.reserve(views.size());
     for (const auto& p : views)
       portal->params.emplace_back(p ? std::optional<std::string>(std::string(*p)) : std::nullopt);
+    // Format codes: none (all text), one (for all), or one per parameter.
+    if (m->param_format_count > 0) {
+      portal->param_binary.resize(views.size());
+      for (std::size_t i = 0; i < views.size(); ++i) {
+        std::size_t k = m->param_format_count == 1 ? 0 : i;
+        if (k < static_cast<std::size_t>(m->param_format_count) &&
+            2 * k + 1 < m->param_formats.size())
+          portal->param_binary[i] = (static_cast<int>(m->param_formats[2 * k]) << 8 |
+                                     static_cast<int>(m->param_formats[2 * k + 1])) == 1;
+      }
+    }
   }
   to_server_.pass(raw, f.wire_size());
   Pending e;
@@ -290,8 +319,9 @@ PgRelay::Handled PgRelay::on_execute(const Frame& f, const std::uint8_t* raw) {
     for (const auto& p : portal->params)
       params.emplace_back(p ? std::optional<std::string_view>(*p) : std::nullopt);
   }
-  hook::StatementEvent ev{session_, hook::Origin::execute,  portal->stmt->sql, portal->stmt->name,
-                          params,   portal->stmt->analysis, &scratch_};
+  hook::StatementEvent ev{
+      session_, hook::Origin::execute,  portal->stmt->sql, portal->stmt->name,
+      params,   portal->stmt->analysis, &scratch_,         portal->param_binary};
   hook::Decision d = decide(ev);
   if (d.verdict == hook::Verdict::hold) return Handled::hold;
   if (d.verdict == hook::Verdict::refuse) {
@@ -313,6 +343,25 @@ PgRelay::Handled PgRelay::on_execute(const Frame& f, const std::uint8_t* raw) {
   }
   pending_.push_back(std::move(e));
   return Handled::ok;
+}
+
+// Execute results carry no RowDescription: observers get the columns of the Describe that
+// came before (of the portal, or of its statement with Bind's formats), once, when the first
+// result message arrives (a Describe pipelined after the Bind is answered by then).
+void PgRelay::describe_execute_columns(Pending& e) {
+  if (e.columns_told || e.observers.empty() || !e.portal) return;
+  e.columns_told = true;
+  const Portal& portal = *e.portal;
+  Columns cols;
+  if (portal.columns) {
+    cols = *portal.columns;
+  } else if (portal.stmt && portal.stmt->columns) {
+    cols = *portal.stmt->columns;
+    for (std::size_t i = 0; i < cols.size(); ++i)
+      cols[i].binary =
+          portal.all_results_binary || (i < portal.result_binary.size() && portal.result_binary[i]);
+  }
+  for (auto& o : e.observers) o->on_columns(cols);
 }
 
 void PgRelay::refuse_extended(const hook::Refusal& r) {
@@ -535,6 +584,18 @@ void PgRelay::handle_server(const Frame& f, const std::uint8_t* raw, ServerStep&
       if (f.type == be::kParameterDescription && e.target == 'S') {
         to_client_.pass(raw, size);
       } else if (f.type == be::kRowDescription || f.type == be::kNoData) {
+        if (f.type == be::kRowDescription && (e.stmt || e.portal)) {
+          if (auto cols = sluice::pg::parse_row_description(f.body)) {
+            auto out = std::make_shared<Columns>();
+            for (const auto& c : *cols)
+              out->push_back(
+                  {std::string(c.name), static_cast<std::uint32_t>(c.type_oid), c.format == 1});
+            if (e.portal)
+              e.portal->columns = std::move(out);
+            else
+              e.stmt->columns = std::move(out);
+          }
+        }
         to_client_.pass(raw, size);
         pop_front(step);
       } else if (f.type == be::kErrorResponse) {
@@ -680,6 +741,7 @@ void PgRelay::on_result_message(Pending& e, const Frame& f, const std::uint8_t* 
 }
 
 void PgRelay::on_data_row(Pending& e, const Frame& f, const std::uint8_t* raw, ServerStep& step) {
+  if (e.kind == Kind::execute) describe_execute_columns(e);
   if (e.cut || e.reported) return;  // dropped: past a cap
   const std::size_t size = f.wire_size();
   if (e.counters) {
@@ -709,6 +771,7 @@ void PgRelay::on_data_row(Pending& e, const Frame& f, const std::uint8_t* raw, S
 }
 
 void PgRelay::on_result_end(Pending& e, const Frame& f, const std::uint8_t* raw, ServerStep& step) {
+  if (e.kind == Kind::execute) describe_execute_columns(e);
   if (e.reported) return;  // the client was told it failed
   if (e.cut) {
     // The server finished the statement before the cancel arrived, but the client must see

@@ -27,13 +27,13 @@
 // One PgRelay belongs to one session and is used from that session's thread only.
 #pragma once
 
-#include <utility>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/ring_queue.h"
@@ -115,10 +115,13 @@ class PgRelay {
   const sluice::pg::ErrorReport& fatal_report() const { return fatal_; }
 
  private:
+  using Columns = std::vector<hook::ResultColumn>;
   struct PreparedStatement {
     std::string name;
     std::string sql;
     std::shared_ptr<const sql::Analysis> analysis;
+    // From a Describe of the statement (formats as text; Bind picks the real ones).
+    mutable std::shared_ptr<const Columns> columns;
   };
 
   // Rows and bytes sent for one portal (across Executes that fetch it in pieces) or for one
@@ -131,6 +134,10 @@ class PgRelay {
   struct Portal {
     std::shared_ptr<const PreparedStatement> stmt;
     std::vector<std::optional<std::string>> params;
+    std::vector<std::uint8_t> param_binary;          // per parameter: sent in binary format
+    std::vector<std::uint8_t> result_binary;         // Bind's result formats, per column (or one)
+    bool all_results_binary = false;                 // a single format code 1 for every column
+    mutable std::shared_ptr<const Columns> columns;  // from a Describe of the portal
     // Created at the first capped Execute; shared by every Execute of the portal.
     mutable std::shared_ptr<ResultCounters> counters;
   };
@@ -154,11 +161,12 @@ class PgRelay {
     std::uint64_t seq = 0;
     std::string name;  // statement (parse), portal (bind, execute) or target (close, describe)
     char target = 0;   // close, describe: 'S' or 'P'
-    std::shared_ptr<const PreparedStatement> stmt;  // parse, bind
-    std::shared_ptr<const Portal> portal;           // bind, execute
+    std::shared_ptr<const PreparedStatement> stmt;  // parse, bind, describe
+    std::shared_ptr<const Portal> portal;           // bind, execute, describe
 
     // query, execute: what applies to the result.
     std::vector<std::shared_ptr<hook::ResultObserver>> observers;
+    bool columns_told = false;  // execute: observers have the described columns
     hook::ResultCaps caps;
     std::shared_ptr<ResultCounters> counters;
     std::uint64_t rows_this = 0;  // rows of the current result set
@@ -195,6 +203,7 @@ class PgRelay {
   void skip_to_sync(ServerStep& step);
   void server_fatal(ServerStep& step, std::string message);
   void write_cap_error(const Pending& e);
+  void describe_execute_columns(Pending& e);
   bool may_stream(const sluice::pg::Frame& f) const;
 
   std::shared_ptr<const PreparedStatement> lookup_statement(std::string_view name) const;
