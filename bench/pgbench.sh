@@ -5,6 +5,8 @@
 #
 # usage: bench/pgbench.sh [build/sluice]
 #   DURATION=10 REPEAT=3 CLIENTS="1 8 32" MODES="simple prepared" PIN=1 WORKERS=1 POLICY=1
+#   AUDIT="off batch fsync"   (one gateway per audit mode, side by side; default: fsync, the
+#                              product's default)
 # PIN=1 pins each proxy to CPU 1 and PostgreSQL and pgbench to CPU 0 (steadier figures on a
 # 2-core machine). POLICY=1 loads the agent-baseline policy into Sluice (once it exists).
 # Benchmarks are not tests: nothing here asserts.
@@ -12,6 +14,7 @@ set -euo pipefail
 
 SLUICE=$(readlink -f "${1:-build/sluice}")
 DURATION=${DURATION:-10}
+AUDIT=${AUDIT:-fsync}
 REPEAT=${REPEAT:-3}
 CLIENTS=${CLIENTS:-"1 8 32"}
 MODES=${MODES:-"simple prepared"}
@@ -23,11 +26,12 @@ PGBIN=/usr/lib/postgresql/15/bin
 work=$(mktemp -d /tmp/sluice-bench-XXXXXX)
 chown postgres "$work"
 cleanup() {
-  [ -n "${sluice_pid:-}" ] && kill "$sluice_pid" 2>/dev/null || true
+  for pid in "${sluice_pids[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
   [ -n "${bouncer_pid:-}" ] && kill "$bouncer_pid" 2>/dev/null || true
   runuser -u postgres -- "$PGBIN/pg_ctl" -D "$work/data" -m immediate stop >/dev/null 2>&1 || true
   rm -rf "$work"
 }
+declare -A sluice_ports sluice_pids sluice_tokens
 trap cleanup EXIT
 
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -76,25 +80,38 @@ $(pin 1) runuser -u postgres -- pgbouncer "$work/pgbouncer.ini" >/dev/null 2>&1 
 sleep 1
 bouncer_pid=$(cat "$work/pgbouncer.pid")
 
-# Sluice.
+# Sluice: one gateway per audit mode in AUDIT (off, batch, fsync), each with its own port,
+# data_dir and token, so the modes are measured side by side in the same run.
 policy=""
 if [ "${POLICY:-0}" = 1 ]; then policy=$'rules:\n  - include: agent-baseline'; fi
-cat > "$work/sluice.yaml" <<CONF
-data_dir: $work/sluice-data
+export BENCH_PASSWORD=benchpw
+for audit in $AUDIT; do
+  case $audit in
+    off) audit_cfg="audit: { enabled: false }" ;;
+    batch) audit_cfg="audit: { durability: batch }" ;;
+    fsync) audit_cfg="audit: { durability: fsync }" ;;
+    *) echo "AUDIT takes off, batch, fsync" >&2; exit 2 ;;
+  esac
+  port=$(free_port)
+  mkdir -p "$work/sluice-$audit"
+  cat > "$work/sluice-$audit/sluice.yaml" <<CONF
+data_dir: $work/sluice-$audit/data
 workers: $WORKERS
-listen: { postgres: 127.0.0.1:$sluice_port }
+listen: { postgres: 127.0.0.1:$port }
 connections:
   - name: bench
     upstream: { host: 127.0.0.1, port: $pg_port, database: bench, user: bench,
                 password: "\${env:BENCH_PASSWORD}", tls: disable }
+$audit_cfg
 $policy
 CONF
-export BENCH_PASSWORD=benchpw
-token=$("$SLUICE" token issue -c "$work/sluice.yaml" --identity bench --connection bench --ttl 2h \
-  --access write | tail -1)
-$(pin 1) "$SLUICE" serve -c "$work/sluice.yaml" > "$work/sluice.log" 2>&1 &
-sluice_pid=$!
-for _ in $(seq 50); do grep -q "listening" "$work/sluice.log" && break; sleep 0.1; done
+  sluice_tokens[$audit]=$("$SLUICE" token issue -c "$work/sluice-$audit/sluice.yaml" --identity bench \
+    --connection bench --ttl 2h --access write | tail -1)
+  $(pin 1) "$SLUICE" serve -c "$work/sluice-$audit/sluice.yaml" > "$work/sluice-$audit/sluice.log" 2>&1 &
+  sluice_pids[$audit]=$!
+  sluice_ports[$audit]=$port
+  for _ in $(seq 50); do grep -q "listening" "$work/sluice-$audit/sluice.log" && break; sleep 0.1; done
+done
 
 run() {  # target port password pid mode clients
   local target=$1 port=$2 password=$3 pid=$4 mode=$5 clients=$6 out before after tps lat cpu
@@ -121,13 +138,16 @@ for round in $(seq "$REPEAT"); do
     for c in $CLIENTS; do
       run direct "$pg_port" benchpw - "$mode" "$c" >> "$results"
       run pgbouncer "$bouncer_port" benchpw "$bouncer_pid" "$mode" "$c" >> "$results"
-      run sluice "$sluice_port" "$token" "$sluice_pid" "$mode" "$c" >> "$results"
+      for audit in $AUDIT; do
+        run "sluice-$audit" "${sluice_ports[$audit]}" "${sluice_tokens[$audit]}" \
+          "${sluice_pids[$audit]}" "$mode" "$c" >> "$results"
+      done
     done
   done
 done
 
 echo
-echo "pgbench -S: median of $REPEAT runs of ${DURATION}s; scale $SCALE; $(nproc) cores; pin=$PIN; sluice workers=$WORKERS$( [ "${POLICY:-0}" = 1 ] && echo '; agent-baseline policy')"
+echo "pgbench -S: median of $REPEAT runs of ${DURATION}s; scale $SCALE; $(nproc) cores; pin=$PIN; sluice workers=$WORKERS; audit: $AUDIT$( [ "${POLICY:-0}" = 1 ] && echo '; agent-baseline policy')"
 /usr/bin/python3 - "$results" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
@@ -142,12 +162,21 @@ for target, mode, clients, tps, lat, cpu in rows:
     if cpu != "-":
         c["cpu"].append(float(cpu))
 med = lambda v: statistics.median(v) if v else float("nan")
-print(f"{'mode':9} {'clients':>7} | {'direct tps':>10} {'lat ms':>7} | {'pgbouncer':>10} {'lat ms':>7} {'cpu µs':>7} | "
-      f"{'sluice':>10} {'lat ms':>7} {'cpu µs':>7} | {'s/pgb':>6} {'s/direct':>8} {'+lat µs':>8} {'pgb +lat':>8}")
+sluices = sorted({t for (t, m, c) in cells if t.startswith("sluice-")},
+                 key=lambda t: ["sluice-off", "sluice-batch", "sluice-fsync"].index(t))
+head = f"{'mode':9} {'clients':>7} | {'direct tps':>10} | {'pgbouncer':>10} {'cpu µs':>7}"
+for t in sluices:
+    head += f" | {t:>12} {'lat ms':>7} {'cpu µs':>7} {'s/pgb':>6}"
+    if t != "sluice-off" and "sluice-off" in sluices:
+        head += f" {'/off':>5}"
+print(head)
 for mode, clients in order:
-    d, b, s = (cells[(t, mode, clients)] for t in ("direct", "pgbouncer", "sluice"))
-    print(f"{mode:9} {clients:>7} | {med(d['tps']):10.0f} {med(d['lat']):7.3f} | {med(b['tps']):10.0f} "
-          f"{med(b['lat']):7.3f} {med(b['cpu']):7.1f} | {med(s['tps']):10.0f} {med(s['lat']):7.3f} "
-          f"{med(s['cpu']):7.1f} | {med(s['tps'])/med(b['tps']):6.2f} {med(s['tps'])/med(d['tps']):8.2f} "
-          f"{(med(s['lat'])-med(d['lat']))*1000:8.1f} {(med(b['lat'])-med(d['lat']))*1000:8.1f}")
+    d, b = cells[("direct", mode, clients)], cells[("pgbouncer", mode, clients)]
+    line = f"{mode:9} {clients:>7} | {med(d['tps']):10.0f} | {med(b['tps']):10.0f} {med(b['cpu']):7.1f}"
+    for t in sluices:
+        s = cells[(t, mode, clients)]
+        line += f" | {med(s['tps']):12.0f} {med(s['lat']):7.3f} {med(s['cpu']):7.1f} {med(s['tps'])/med(b['tps']):6.2f}"
+        if t != "sluice-off" and "sluice-off" in sluices:
+            line += f" {med(s['tps'])/med(cells[('sluice-off', mode, clients)]['tps']):5.2f}"
+    print(line)
 PY

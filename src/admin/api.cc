@@ -205,9 +205,9 @@ net::awaitable<Response> AdminApi::handle(Request r) {
     if (!seq) co_return error_response(503, "unhealthy", "the state store is unavailable");
     if (deps_.health)
       if (Status st = deps_.health(); !st.is_ok())
-        co_return error_response(503, "unhealthy", "the audit log cannot be written (" +
-                                                       st.message() +
-                                                       "); statements are refused");
+        co_return error_response(
+            503, "unhealthy",
+            "the audit log cannot be written (" + st.message() + "); statements are refused");
     json::object o;
     o["status"] = "ok";
     co_return json_response(200, o);
@@ -252,6 +252,14 @@ net::awaitable<Response> AdminApi::handle(Request r) {
     if (r.method == "GET") co_return grants_list(*who, r);
     co_return error_response(405, "method_not_allowed", "use GET or POST on /v1/grants");
   }
+  if (r.path.rfind("/v1/sessions/", 0) == 0 && r.method == "GET") {
+    std::string_view rest = std::string_view(r.path).substr(13);
+    auto slash = rest.find('/');
+    if (slash != std::string_view::npos && rest.substr(slash) == "/events") {
+      auto op2 = session_events(*who, std::string(rest.substr(0, slash)), r);
+      co_return co_await std::move(op2);
+    }
+  }
   if (r.path.rfind("/v1/grants/", 0) == 0) {
     auto [id, action] = grant_path(r.path);
     if (id.empty() || id.size() > 64) co_return error_response(404, "not_found", "no such grant");
@@ -271,6 +279,70 @@ bool AdminApi::over_request_rate(const std::string& identity) {
   auto& w = request_rate_[identity];
   if (w.minute != minute) w = {minute, 0};
   return ++w.count > kPerMinute;
+}
+
+// The live tail of a session: its records after `after` (a seq), waiting up to `wait`
+// seconds (at most 30) for new ones. Poll with the returned `next` to follow the session.
+// For the session's own identity and the reviewers of its grant's role.
+net::awaitable<Response> AdminApi::session_events(const policy::Principal& who, std::string id,
+                                                  const Request& r) {
+  if (!deps_.audit)
+    co_return error_response(404, "not_found", "session recording is off (audit.enabled)");
+  store::SessionFilter f;
+  f.id = id;
+  f.limit = 1;
+  auto found = deps_.store.list_sessions(f);
+  if (!found) co_return status_response(found.status());
+  bool visible = false;
+  bool live = false;
+  if (!found->empty()) {
+    const auto& s = found->front();
+    live = s.ended_at == 0;
+    visible = s.identity == who.identity;
+    if (!visible)
+      if (auto g = deps_.store.get_grant(s.grant_id); g && g->has_value())
+        visible = may_review(who, **g);
+  }
+  if (!visible)
+    co_return error_response(404, "not_found", "no session " + id + " visible to " + who.identity);
+  std::uint64_t after = 0;
+  long wait_s = 0;
+  try {
+    if (auto a = query_param(r.query, "after")) after = std::stoull(*a);
+    if (auto w = query_param(r.query, "wait")) wait_s = std::min(30L, std::stol(*w));
+  } catch (const std::exception&) {
+    co_return error_response(400, "invalid_request", "after and wait are numbers");
+  }
+  std::string needle = "\"session\":\"" + id + "\"";
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_s);
+  auto events = deps_.audit->recent(after, needle, 1000);
+  auto ex = co_await net::asio::this_coro::executor;
+  while (events.empty() && live && std::chrono::steady_clock::now() < deadline) {
+    net::asio::steady_timer t(ex, std::chrono::milliseconds(100));
+    auto op = t.async_wait(net::use_nothrow);
+    co_await std::move(op);
+    events = deps_.audit->recent(after, needle, 1000);
+  }
+  json::array arr;
+  std::uint64_t next = after;
+  bool ended = !live;
+  for (const auto& e : events) {
+    json::object o;
+    o["seq"] = e.seq;
+    o["kind"] = audit::kind_name(e.kind);
+    o["time"] = format_utc(e.time_us / 1000);
+    boost::system::error_code ec;
+    json::value body = json::parse(e.body, ec);
+    o["body"] = ec ? json::value(e.body) : std::move(body);
+    arr.push_back(std::move(o));
+    next = e.seq;
+    if (e.kind == audit::Kind::session_end) ended = true;
+  }
+  json::object out;
+  out["events"] = std::move(arr);
+  out["next"] = next;
+  out["ended"] = ended;
+  co_return json_response(200, out);
 }
 
 Response AdminApi::grants_create(const policy::Principal& who, const Request& r) {

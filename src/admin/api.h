@@ -17,6 +17,7 @@
 #include <map>
 
 #include "admin/http_server.h"
+#include "audit/audit_log.h"
 #include "config/config.h"
 #include "identity/api_keys.h"
 #include "identity/grant_service.h"
@@ -33,6 +34,7 @@ struct ApiDeps {
   std::function<std::vector<std::string>()> not_ready;
   // Not ok when the gateway cannot do its job safely (the audit log cannot be written).
   std::function<Status()> health;
+  audit::AuditLog* audit = nullptr;  // for the live tail; null when recording is off
 };
 
 class AdminApi {
@@ -49,6 +51,8 @@ class AdminApi {
   Response grant_decide(const policy::Principal& who, const std::string& id,
                         const std::string& action, const Request& r);
   bool may_review(const policy::Principal& who, const store::GrantRecord& g) const;
+  net::awaitable<Response> session_events(const policy::Principal& who, std::string id,
+                                          const Request& r);
 
   // Requests per identity in the current minute (the admin API runs on one thread).
   bool over_request_rate(const std::string& identity);

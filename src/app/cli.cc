@@ -52,6 +52,7 @@ usage:
   sluice apikeys revoke -c sluice.yaml ID
   sluice sessions list -c sluice.yaml [--json] [--live] [--identity NAME] [--connection C]
                       [--table T] [--column T.C] [--since TIME|2h] [--until TIME]
+  sluice sessions tail SESSION --server URL [--no-follow]   (live, through the admin API)
   sluice replay -c sluice.yaml SESSION [--json]
   sluice audit verify -c sluice.yaml [--dir DIR]
   sluice audit export -c sluice.yaml --format jsonl [--since TIME|2h] [--until TIME]
@@ -211,8 +212,9 @@ int cmd_sessions(const Args& a) {
   for (const char* k : {"since", "until"})
     if (auto v = a.get(k)) {
       auto t = parse_time_arg(*v);
-      if (!t) return fail(std::string("sessions list: --") + k +
-                          " takes a time (2026-12-04T10:00:00Z) or a duration ago (2h)");
+      if (!t)
+        return fail(std::string("sessions list: --") + k +
+                    " takes a time (2026-12-04T10:00:00Z) or a duration ago (2h)");
       (std::string_view(k) == "since" ? f.since : f.until) = *t;
     }
   auto list = (*store)->list_sessions(f);
@@ -257,7 +259,10 @@ int run_cli(const std::vector<std::string>& argv) {
   if (cmd == "apikeys") return cmd_apikeys(a);
   if (cmd == "audit") return cmd_audit(a);
   if (cmd == "replay") return cmd_replay_session(a);
-  if (cmd == "sessions") return cmd_sessions(a);
+  if (cmd == "sessions") {
+    if (a.words.size() >= 2 && a.words[1] == "tail") return cmd_sessions_tail(a);
+    return cmd_sessions(a);
+  }
   if (cmd == "policy") return cmd_policy(a);
   return fail("unknown command '" + cmd + "'\n" + kUsage);
 }

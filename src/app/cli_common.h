@@ -4,9 +4,9 @@
 
 #include <algorithm>
 #include <chrono>
-#include <ctime>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -27,7 +27,8 @@ struct Args {
   std::vector<std::string> errors;
 
   static Args parse(const std::vector<std::string>& in) {
-    static const std::vector<std::string> kBoolean = {"json", "live", "help", "all", "version"};
+    static const std::vector<std::string> kBoolean = {"json", "live",    "help",
+                                                      "all",  "version", "no-follow"};
     Args a;
     for (std::size_t i = 0; i < in.size(); ++i) {
       const std::string& s = in[i];
@@ -126,5 +127,6 @@ int cmd_grants_request(const Args& a);
 int cmd_apikeys(const Args& a);
 int cmd_audit(const Args& a);
 int cmd_replay_session(const Args& a);
+int cmd_sessions_tail(const Args& a);
 
 }  // namespace sluice::app::cli

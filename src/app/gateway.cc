@@ -175,7 +175,7 @@ Status Gateway::start_audit() {
                st.message(), "): statements are refused until it can");
   else
     log::info("audit", "recording sessions to ", config_.audit.dir.string(), " (durability ",
-              config_.audit.durability == config::AuditConfig::Durability::fsync ? "fsync"
+              config_.audit.durability == config::AuditConfig::Durability::fsync   ? "fsync"
               : config_.audit.durability == config::AuditConfig::Durability::batch ? "batch"
                                                                                    : "none",
               ", checkpoints signed by key ", key->key_id(), ")");
@@ -199,8 +199,9 @@ void Gateway::audit_change(const store::Change& c) {
   if (!audit_) return;
   std::string body;
   JsonWriter w(body);
-  w.begin_object().field("event", std::string_view(c.kind)).field("subject",
-                                                                   std::string_view(c.subject));
+  w.begin_object()
+      .field("event", std::string_view(c.kind))
+      .field("subject", std::string_view(c.subject));
   if (c.kind.rfind("grant.", 0) == 0)
     if (auto g = store_->get_grant(c.subject); g && g->has_value()) {
       const auto& gr = **g;
@@ -233,9 +234,9 @@ Status Gateway::start_admin() {
                 "accept OIDC tokens");
     return Status::ok();
   }
-  api_ = std::make_unique<admin::AdminApi>(admin::ApiDeps{
-      config_, *store_, *oidc_, [this] { return not_ready(); },
-      [this] { return audit_ ? audit_->health() : Status::ok(); }});
+  api_ = std::make_unique<admin::AdminApi>(
+      admin::ApiDeps{config_, *store_, *oidc_, [this] { return not_ready(); },
+                     [this] { return audit_ ? audit_->health() : Status::ok(); }, audit_.get()});
   http_ = std::make_unique<admin::HttpServer>(
       admin_io_, services_->server_tls,
       [this](admin::Request r) { return api_->handle(std::move(r)); });

@@ -206,6 +206,17 @@ void AuditLog::close() {
   writer_.join();
 }
 
+std::vector<AuditLog::Recent> AuditLog::recent(std::uint64_t after, std::string_view needle,
+                                               std::size_t max) const {
+  std::vector<Recent> out;
+  std::lock_guard lk(recent_mu_);
+  auto it = std::lower_bound(recent_.begin(), recent_.end(), after + 1,
+                             [](const Recent& r, std::uint64_t s) { return r.seq < s; });
+  for (; it != recent_.end() && out.size() < max; ++it)
+    if (it->body.find(needle) != std::string::npos) out.push_back(*it);
+  return out;
+}
+
 void AuditLog::add_record(Kind kind, std::int64_t time_us, std::string body, std::string& out) {
   Record r{kind, head_seq_ + 1, time_us, head_, std::move(body)};
   std::string bytes = encode_record(r);
@@ -213,6 +224,16 @@ void AuditLog::add_record(Kind kind, std::int64_t time_us, std::string body, std
   head_ = hash_bytes(bytes);
   head_seq_ = r.seq;
   ++since_checkpoint_;
+  if (kind != Kind::checkpoint && kind != Kind::segment_start) {
+    // For the live tail; the body moves here, it is not copied.
+    constexpr std::size_t kRecentRecords = 20'000;
+    if (r.body.size() > 256 * 1024) r.body.clear();
+    std::lock_guard lk(recent_mu_);
+    // After a failed write the chain resumes at an earlier seq: drop what was not kept.
+    while (!recent_.empty() && recent_.back().seq >= r.seq) recent_.pop_back();
+    recent_.push_back({r.seq, kind, time_us, std::move(r.body)});
+    if (recent_.size() > kRecentRecords) recent_.pop_front();
+  }
 }
 
 void AuditLog::add_checkpoint(bool final, std::string& out) {

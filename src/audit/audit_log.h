@@ -81,6 +81,16 @@ class AuditLog {
   // Seals the current segment (a final checkpoint) and stops the writer.
   void close();
 
+  // Live tail: the recently written records (newest ~20,000) with seq > `after` whose body
+  // contains `needle` (e.g. "\"session\":\"s_...\""), oldest first, at most `max`.
+  struct Recent {
+    std::uint64_t seq;
+    Kind kind;
+    std::int64_t time_us;
+    std::string body;
+  };
+  std::vector<Recent> recent(std::uint64_t after, std::string_view needle, std::size_t max) const;
+
   const SigningKey& key() const { return key_; }
   const AuditOptions& options() const { return options_; }
 
@@ -123,6 +133,9 @@ class AuditLog {
   bool stop_ = false;
   bool started_ = false;
   std::thread writer_;
+
+  mutable std::mutex recent_mu_;
+  std::deque<Recent> recent_;
 
   // Writer-thread state.
   std::unique_ptr<WritableFile> file_;

@@ -491,6 +491,7 @@ class SqliteStateStore final : public StateStore {
         "SELECT id, node, grant_id, identity, connection, protocol, client_address, application, "
         "tls, started_at, ended_at, end_reason FROM sessions WHERE 1=1";
     if (f.live_only) sql += " AND ended_at = 0";
+    if (f.id) sql += " AND id = ?7";
     if (f.identity) sql += " AND identity = ?2";
     if (f.connection) sql += " AND connection = ?3";
     if (f.since) sql += " AND (ended_at = 0 OR ended_at >= ?4)";
@@ -498,8 +499,9 @@ class SqliteStateStore final : public StateStore {
     // Tables match schema.table or the bare name; columns match schema.table.column or
     // table.column suffixes.
     if (f.object)
-      sql += " AND id IN (SELECT session_id FROM session_objects WHERE name = ?6 OR name LIKE "
-             "'%.' || ?6)";
+      sql +=
+          " AND id IN (SELECT session_id FROM session_objects WHERE name = ?6 OR name LIKE "
+          "'%.' || ?6)";
     sql += " ORDER BY started_at DESC LIMIT ?1";
     Stmt s(db_, sql);
     s.i64(1, f.limit);
@@ -508,6 +510,7 @@ class SqliteStateStore final : public StateStore {
     if (f.since) s.i64(4, *f.since);
     if (f.until) s.i64(5, *f.until);
     if (f.object) s.text(6, *f.object);
+    if (f.id) s.text(7, *f.id);
     std::vector<SessionRecord> out;
     int rc;
     while ((rc = s.step()) == SQLITE_ROW) {

@@ -47,6 +47,7 @@ struct GrantFilter {
 };
 
 struct SessionFilter {
+  std::optional<std::string> id;
   bool live_only = false;
   std::optional<std::string> identity;
   std::optional<std::string> connection;

@@ -36,7 +36,12 @@ audit:
   durability: {durability}
   signing_key: "${{file:{key}}}"
   checkpoint_interval: 200ms
-{extra}"""
+{extra}
+roles:
+  - name: recorded
+    match: {{identities: ["rec-*"]}}
+    connections: [shop]
+"""
     return Gateway(pg, name=name, admin=True, config_extra=config)
 
 
@@ -337,3 +342,43 @@ def test_an_unwritable_audit_log_refuses_statements(pg):
     finally:
         g.destroy()
         os.unlink(blocker.name)
+
+
+def test_live_tail_of_a_running_session(gw):
+    key = gw.cli("apikeys", "create", "--identity", "rec-tail", "--roles",
+                 "recorded").stdout.strip().splitlines()[-1]
+    token = gw.issue("rec-tail", access="read")
+    api = AdminClient(gw.admin_port)
+    with psycopg.connect(gw.dsn(token, identity="rec-tail"), autocommit=True) as c:
+        c.execute("SELECT 'first'").fetchone()
+        sid = session_of(gw, "rec-tail")
+        status, body, _ = api.call("GET", f"/v1/sessions/{sid}/events?after=0", key)
+        assert status == 200 and not body["ended"], body
+        texts = [e["body"].get("text") for e in body["events"] if e["kind"] == "statement"]
+        assert texts == ["SELECT 'first'"], body
+        # Follow: a waiting poll returns as soon as the next statement is recorded.
+        result = {}
+
+        def poll():
+            result["r"] = api.call("GET", f"/v1/sessions/{sid}/events?after={body['next']}"
+                                          "&wait=10", key)
+        t = threading.Thread(target=poll)
+        t.start()
+        time.sleep(0.5)
+        c.execute("SELECT 'second'").fetchone()
+        t.join(15)
+        status, later, _ = result["r"]
+        kinds = [(e["kind"], e["body"].get("text")) for e in later["events"]]
+        assert ("statement", "SELECT 'second'") in kinds, kinds
+        # Another identity without review rights sees nothing.
+        other = gw.cli("apikeys", "create", "--identity", "rec-other", "--roles",
+                       "recorded").stdout.strip().splitlines()[-1]
+        assert api.call("GET", f"/v1/sessions/{sid}/events", other)[0] == 404
+    # The CLI follows until the session ends.
+    env = dict(gw.env(), SLUICE_API_KEY=key)
+    p = subprocess.run([SLUICE, "sessions", "tail", sid, "--server",
+                        f"http://127.0.0.1:{gw.admin_port}"], capture_output=True, text=True,
+                       env=env, timeout=30)
+    assert p.returncode == 0, p.stderr
+    lines = [json.loads(line) for line in p.stdout.splitlines()]
+    assert lines[0]["kind"] == "session_start" and lines[-1]["kind"] == "session_end"
