@@ -48,7 +48,7 @@ void BM_AppendFsync(benchmark::State& state) {
   if (state.thread_index() == 0) shared_log = new Log(audit::Durability::fsync);
   // (Google Benchmark synchronises threads before the loop.)
   for (auto _ : state) {
-    auto t = shared_log->log->append(audit::Kind::statement, kBody);
+    auto t = shared_log->log->append(audit::Kind::statement, kBody, true);
     if (!shared_log->log->wait_durable(t, std::chrono::seconds(10)))
       state.SkipWithError("not durable");
   }

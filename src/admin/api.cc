@@ -317,7 +317,9 @@ net::awaitable<Response> AdminApi::session_events(const policy::Principal& who, 
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_s);
   auto events = deps_.audit->recent(after, needle, 1000);
   auto ex = co_await net::asio::this_coro::executor;
-  while (events.empty() && live && std::chrono::steady_clock::now() < deadline) {
+  // A session that just ended may still have its last records on their way to the log.
+  if (!live && wait_s > 2) deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (events.empty() && std::chrono::steady_clock::now() < deadline) {
     net::asio::steady_timer t(ex, std::chrono::milliseconds(100));
     auto op = t.async_wait(net::use_nothrow);
     co_await std::move(op);
@@ -325,7 +327,8 @@ net::awaitable<Response> AdminApi::session_events(const policy::Principal& who, 
   }
   json::array arr;
   std::uint64_t next = after;
-  bool ended = !live;
+  // Ended: its session_end record was returned, or it is over and nothing more is coming.
+  bool ended = !live && events.empty();
   for (const auto& e : events) {
     json::object o;
     o["seq"] = e.seq;

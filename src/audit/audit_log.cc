@@ -146,12 +146,15 @@ Status AuditLog::open_segment(std::uint64_t number, const std::string& recovered
   return Status::ok();
 }
 
-std::uint64_t AuditLog::append(Kind kind, std::string body) {
+std::uint64_t AuditLog::append(Kind kind, std::string body, bool awaited) {
+  constexpr std::size_t kWakeAt = 4096;  // bounds the queue between passes
   std::lock_guard lk(mu_);
   if (!failed_.is_ok() || stop_ || !started_) return 0;
   std::uint64_t ticket = next_ticket_++;
   queue_.push_back({ticket, kind, now_us(), std::move(body)});
-  if (queue_.size() == 1) cv_.notify_one();
+  bool wake = queue_.size() == kWakeAt;
+  if (awaited && options_.durability == Durability::fsync && awaited_queued_++ == 0) wake = true;
+  if (wake) cv_.notify_one();
   return ticket;
 }
 
@@ -301,6 +304,7 @@ void AuditLog::fail(const Status& st) {
     failed_ = st;
     dropped = queue_.size();
     queue_.clear();
+    awaited_queued_ = 0;
   }
   if (file_) (void)file_->close();
   file_.reset();
@@ -332,12 +336,17 @@ void AuditLog::run() {
     bool stopping, flush;
     {
       std::unique_lock lk(mu_);
-      auto wait = options_.durability == Durability::batch ? options_.batch_interval
-                                                           : options_.checkpoint_interval;
+      // Records nobody waits for are written every batch_interval; checkpoints are due every
+      // checkpoint_interval.
+      auto wait = options_.durability == Durability::batch || !queue_.empty()
+                      ? options_.batch_interval
+                      : options_.checkpoint_interval;
       if (!failed_.is_ok()) wait = std::chrono::milliseconds(1000);
       cv_.wait_for(lk, wait, [&] {
-        return stop_ || (!queue_.empty() && failed_.is_ok()) || flush_requested_ > durable_;
+        return stop_ || (awaited_queued_ > 0 && failed_.is_ok()) || queue_.size() >= 4096 ||
+               flush_requested_ > durable_;
       });
+      awaited_queued_ = 0;
       stopping = stop_;
       if (!failed_.is_ok()) {
         if (stopping) break;

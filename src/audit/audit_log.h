@@ -65,7 +65,11 @@ class AuditLog {
   // Appends an event; returns a ticket (increasing with each append) to wait on, or 0 when
   // the log is failing (the caller refuses the statement). Record sequence numbers are
   // assigned by the writer, which also interleaves checkpoints and segment starts.
-  std::uint64_t append(Kind kind, std::string body);
+  // `awaited`: someone will wait for this record (an allowed statement under fsync). Only
+  // those wake the writer at once; the rest are written on its next pass (within
+  // batch_interval), so that a result record does not start a sync that the next
+  // statement's record must then wait behind.
+  std::uint64_t append(Kind kind, std::string body, bool awaited = false);
 
   // Calls `done(true)` once the event of `ticket` is durable, or `done(false)` if it never
   // will be (a write failed). Called on the writer thread, or at once.
@@ -129,7 +133,8 @@ class AuditLog {
   std::uint64_t next_ticket_ = 1;
   std::uint64_t durable_ = 0;  // every ticket up to this one is durable
   std::uint64_t flush_requested_ = 0;
-  Status failed_;  // ok while healthy
+  std::size_t awaited_queued_ = 0;  // records in queue_ someone waits for
+  Status failed_;                   // ok while healthy
   bool stop_ = false;
   bool started_ = false;
   std::thread writer_;

@@ -203,13 +203,16 @@ void AuditRecorder::on_decision(hook::StatementEvent& ev, hook::Decision& d) {
     std::lock_guard lk(mu_);
     auto& st = sessions_[ev.session.session_id];
     n = ++st.statements;
-    if (ev.analysis)
+    // A repeated statement shares its cached analysis: its objects are indexed already.
+    if (ev.analysis && ev.analysis != st.last_indexed) {
+      st.last_indexed = ev.analysis;
       for (const auto& f : ev.analysis->statements) {
         for (const auto& r : f.reads) st.objects.insert(r);
         for (const auto& r : f.writes) st.objects.insert(r);
         for (const auto& c : f.columns)
           if (!c.relation.empty()) st.objects.insert(c.relation + "." + c.column);
       }
+    }
   }
   std::string body;
   body.reserve(ev.text.size() + 256);
@@ -266,7 +269,8 @@ void AuditRecorder::on_decision(hook::StatementEvent& ev, hook::Decision& d) {
     if (!ev.analysis->ok()) w.field("analysis_error", std::string_view(ev.analysis->error));
   }
   w.end_object();
-  std::uint64_t ticket = log_.append(Kind::statement, std::move(body));
+  std::uint64_t ticket =
+      log_.append(Kind::statement, std::move(body), allowed && log_.sessions_must_wait());
   if (!allowed) return;
   if (ticket == 0) {
     Status h = log_.health();

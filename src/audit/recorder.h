@@ -15,6 +15,7 @@
 
 #include "audit/audit_log.h"
 #include "hook/statement_stage.h"
+#include "sql/facts.h"
 
 namespace sluice::audit {
 
@@ -40,6 +41,7 @@ class AuditRecorder final : public hook::StatementRecorder {
   struct SessionState {
     std::uint64_t statements = 0;
     std::set<std::string> objects;
+    std::shared_ptr<const sql::Analysis> last_indexed;
   };
   AuditLog& log_;
   RecorderOptions options_;

@@ -359,9 +359,17 @@ def test_live_tail_of_a_running_session(gw):
         # Follow: a waiting poll returns as soon as the next statement is recorded.
         result = {}
 
-        def poll():
-            result["r"] = api.call("GET", f"/v1/sessions/{sid}/events?after={body['next']}"
-                                          "&wait=10", key)
+        def poll():  # follows the session, as a tail does, until 'second' shows
+            after, seen = body["next"], []
+            deadline = time.time() + 15
+            while time.time() < deadline:
+                st, got, _ = api.call("GET", f"/v1/sessions/{sid}/events?after={after}&wait=10",
+                                      key)
+                seen += got["events"]
+                after = got["next"]
+                if any(e["body"].get("text") == "SELECT 'second'" for e in got["events"]):
+                    break
+            result["r"] = (st, {"events": seen}, None)
         t = threading.Thread(target=poll)
         t.start()
         time.sleep(0.5)

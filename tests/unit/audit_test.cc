@@ -210,7 +210,7 @@ TEST(AuditLog, NoAcknowledgedRecordIsLostInACrash) {
     for (int t = 0; t < 4; ++t)
       writers.emplace_back([&, t] {
         for (int i = 0; i < 300; ++i) {
-          auto ticket = log->append(Kind::statement, body(t * 1000 + i));
+          auto ticket = log->append(Kind::statement, body(t * 1000 + i), true);
           if (d == Durability::fsync) {
             ASSERT_TRUE(log->wait_durable(ticket, std::chrono::seconds(5)));
           }
