@@ -206,11 +206,19 @@ void AuditRecorder::on_decision(hook::StatementEvent& ev, hook::Decision& d) {
     // A repeated statement shares its cached analysis: its objects are indexed already.
     if (ev.analysis && ev.analysis != st.last_indexed) {
       st.last_indexed = ev.analysis;
+      // Lookups before inserts, through one reused buffer: sessions repeat the same objects.
+      auto add = [&st](const std::string& name) {
+        if (st.objects.find(name) == st.objects.end()) st.objects.insert(name);
+      };
+      std::string& key = st.key;
       for (const auto& f : ev.analysis->statements) {
-        for (const auto& r : f.reads) st.objects.insert(r);
-        for (const auto& r : f.writes) st.objects.insert(r);
-        for (const auto& c : f.columns)
-          if (!c.relation.empty()) st.objects.insert(c.relation + "." + c.column);
+        for (const auto& r : f.reads) add(r);
+        for (const auto& r : f.writes) add(r);
+        for (const auto& c : f.columns) {
+          if (c.relation.empty()) continue;
+          key.assign(c.relation).append(1, '.').append(c.column);
+          add(key);
+        }
       }
     }
   }

@@ -42,6 +42,7 @@ class AuditRecorder final : public hook::StatementRecorder {
     std::uint64_t statements = 0;
     std::set<std::string> objects;
     std::shared_ptr<const sql::Analysis> last_indexed;
+    std::string key;  // scratch for "relation.column"
   };
   AuditLog& log_;
   RecorderOptions options_;
