@@ -59,7 +59,8 @@ bench: deps
 	@cmake --build $(BUILD) -j $(JOBS)
 	@$(BUILD)/analyzer_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 	@$(BUILD)/identity_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
-	@bench/pgbench.sh $(BUILD)/sluice
+	@$(BUILD)/audit_bench
+	@AUDIT="off batch fsync" bench/pgbench.sh $(BUILD)/sluice
 
 format:
 	@clang-format -i $$(git ls-files '*.cc' '*.h')
