@@ -123,7 +123,14 @@ wait "$req"
 cat "$work/write.log"
 unset SLUICE_API_KEY
 
-bold "8. Connect your own client"
+bold "8. Every session was recorded: replay one, verify the log's chain and signatures"
+first=$("$SLUICE" sessions list -c sluice.yaml --json --identity report-bot | /usr/bin/python3 -c \
+  'import json,sys; print(json.load(sys.stdin)[-1]["id"])')
+run "$SLUICE" replay -c sluice.yaml "$first"
+run "$SLUICE" sessions list -c sluice.yaml --table public.customers
+run "$SLUICE" audit verify -c sluice.yaml
+
+bold "9. Connect your own client"
 token2=$("$SLUICE" token issue -c sluice.yaml --identity you --connection shop --ttl 30m | tail -1)
 cat <<MSG
 A fresh 30-minute token for identity "you":
