@@ -169,7 +169,12 @@ Status Gateway::start_audit() {
         if (Status st = store_->set_audit_head(head); !st.is_ok())
           log::warn("audit", "cannot record the audit head in the state store: ", st.message());
       });
-  Status st = audit_->start();
+  // The last checkpoint the store saw: the log must still hold it (a log cut while the
+  // gateway was down is not continued, and so not re-signed).
+  std::optional<std::pair<std::uint64_t, audit::Hash>> witness;
+  if (auto h = store_->get_audit_head(node); h && h->has_value())
+    if (auto hash = audit::parse_hex_hash((**h).hash)) witness.emplace((**h).seq, *hash);
+  Status st = audit_->start(witness);
   if (!st.is_ok())
     log::error("audit", "the audit log at ", config_.audit.dir.string(), " cannot be written (",
                st.message(), "): statements are refused until it can");

@@ -40,74 +40,89 @@ AuditLog::~AuditLog() {
   close();
 }
 
-Status AuditLog::start() {
-  // Find where the previous run stopped: the last intact record of the newest segment.
-  std::uint64_t last_segment = 0;
-  std::string recovered;
-  Status st = fs_.make_dir(options_.dir);
-  if (st.is_ok()) {
-    auto names = fs_.list(options_.dir);
-    if (!names) {
-      st = names.status();
-    } else {
-      for (const auto& n : *names) last_segment = std::max(last_segment, parse_segment_name(n));
-    }
-  }
-  if (st.is_ok() && last_segment > 0) {
-    auto data = fs_.read(options_.dir + "/" + segment_name(last_segment));
-    if (!data) {
-      st = data.status();
-    } else {
-      FrameReader reader(*data);
-      std::string rec, why;
-      bool sealed = false;
-      std::uint64_t good_end = 0;
-      for (;;) {
-        auto next = reader.next(rec, why);
-        if (next != FrameReader::Next::record) break;
-        auto r = decode_record(rec);
-        if (!r) break;
-        head_ = hash_bytes(rec);
-        head_seq_ = r->seq;
-        good_end = reader.offset();
-        sealed = r->kind == Kind::checkpoint && r->body.find("\"final\":true") != std::string::npos;
-      }
-      if (head_seq_ == 0) {
-        st = error(Code::failed_precondition,
-                   "audit segment " + segment_name(last_segment) +
-                       " has no readable record; move it aside after checking it with sluice "
-                       "audit verify");
-      } else if (!sealed) {
-        std::string body;
-        JsonWriter w(body);
-        w.begin_object()
-            .field("segment", last_segment)
-            .field("last_seq", head_seq_)
-            .field("last_hash", hex(head_))
-            .field("reason", std::string_view("the previous run stopped without sealing"))
-            .field("torn_bytes", static_cast<std::uint64_t>(data->size() - good_end))
-            .end_object();
-        recovered = body;
-        log::warn("audit", "segment ", segment_name(last_segment),
-                  " was not sealed (the gateway stopped abruptly); continuing the chain after "
-                  "seq ",
-                  head_seq_, (data->size() > good_end ? " (a torn tail was left in place)" : ""));
-      }
-    }
-  }
-  if (st.is_ok()) st = open_segment(last_segment + 1, recovered);
+Status AuditLog::start(std::optional<std::pair<std::uint64_t, Hash>> witness) {
+  witness_ = witness;
+  Status st = recover_and_open();
   std::lock_guard lk(mu_);
-  synced_head_ = head_;
-  synced_seq_ = head_seq_;
-  if (!st.is_ok()) {
-    failed_ = st;
-    segment_ = last_segment;
-    retry_reason_ = recovered;
-  }
+  if (!st.is_ok()) failed_ = st;
   started_ = true;
   last_checkpoint_ = std::chrono::steady_clock::now();
   writer_ = std::thread([this] { run(); });
   return st;
+}
+
+// Finds where the previous run stopped (the last intact record of the newest segment),
+// checks it against the state store's witness, and opens the next segment.
+Status AuditLog::recover_and_open() {
+  std::uint64_t last_segment = 0;
+  std::string recovered;
+  head_ = Hash{};
+  head_seq_ = 0;
+  SLUICE_TRY(fs_.make_dir(options_.dir));
+  auto names = fs_.list(options_.dir);
+  if (!names) return names.status();
+  for (const auto& n : *names) last_segment = std::max(last_segment, parse_segment_name(n));
+  if (last_segment > 0) {
+    auto data = fs_.read(options_.dir + "/" + segment_name(last_segment));
+    if (!data) return data.status();
+    FrameReader reader(*data);
+    std::string rec, why;
+    bool sealed = false;
+    std::uint64_t good_end = 0, first_seq = 0;
+    bool witness_matches = false;
+    for (;;) {
+      auto next = reader.next(rec, why);
+      if (next != FrameReader::Next::record) break;
+      auto r = decode_record(rec);
+      if (!r) break;
+      head_ = hash_bytes(rec);
+      head_seq_ = r->seq;
+      if (!first_seq) first_seq = r->seq;
+      if (witness_ && r->seq == witness_->first) witness_matches = head_ == witness_->second;
+      good_end = reader.offset();
+      sealed = r->kind == Kind::checkpoint && r->body.find("\"final\":true") != std::string::npos;
+    }
+    if (head_seq_ == 0)
+      return error(Code::failed_precondition,
+                   "audit segment " + segment_name(last_segment) +
+                       " has no readable record; check the log with sluice audit verify, then "
+                       "move that file aside");
+    // The log must still hold the last checkpoint the state store saw: otherwise it was cut
+    // or altered while the gateway was stopped, and continuing would sign over that.
+    if (witness_ && witness_->first >= first_seq && !witness_matches)
+      return error(Code::failed_precondition,
+                   "the audit log does not hold the checkpoint the state store recorded (seq " +
+                       std::to_string(witness_->first) +
+                       "): it was truncated or altered while "
+                       "the gateway was stopped. Run sluice audit verify and investigate; "
+                       "statements are refused until the log is sound");
+    if (!sealed) {
+      std::string body;
+      JsonWriter w(body);
+      w.begin_object()
+          .field("segment", last_segment)
+          .field("last_seq", head_seq_)
+          .field("last_hash", hex(head_))
+          .field("reason", std::string_view("the previous run stopped without sealing"))
+          .field("torn_bytes", static_cast<std::uint64_t>(data->size() - good_end))
+          .end_object();
+      recovered = body;
+      log::warn("audit", "segment ", segment_name(last_segment),
+                " was not sealed (the gateway stopped abruptly); continuing the chain after "
+                "seq ",
+                head_seq_, (data->size() > good_end ? " (a torn tail was left in place)" : ""));
+    }
+  }
+  if (last_segment == 0 && witness_)
+    log::warn("audit", "the audit directory ", options_.dir,
+              " is empty, but the state store "
+              "saw this node's log up to seq ",
+              witness_->first,
+              ": starting a new log; sluice audit verify reports the old one as removed");
+  segment_ = last_segment;
+  SLUICE_TRY(open_segment(last_segment + 1, recovered));
+  recovered_ = true;
+  return Status::ok();
 }
 
 Status AuditLog::open_segment(std::uint64_t number, const std::string& recovered) {
@@ -132,7 +147,10 @@ Status AuditLog::open_segment(std::uint64_t number, const std::string& recovered
   if (st.is_ok()) st = (*f)->sync();
   if (st.is_ok()) st = fs_.sync_dir(options_.dir);
   if (!st.is_ok()) {
+    // Leave no half-made segment behind: the retry creates the same number again.
     (void)(*f)->close();
+    (void)fs_.remove(path);
+    (void)fs_.sync_dir(options_.dir);
     return st;
   }
   file_ = std::move(*f);
@@ -158,9 +176,20 @@ std::uint64_t AuditLog::append(Kind kind, std::string body, bool awaited) {
   return ticket;
 }
 
-void AuditLog::on_durable(std::uint64_t ticket, std::function<void(bool)> done) {
+bool AuditLog::lost_locked(std::uint64_t first, std::uint64_t last) const {
+  for (const auto& [lo, hi] : lost_)
+    if (first <= hi && lo <= last) return true;
+  return false;
+}
+
+void AuditLog::on_durable(std::uint64_t first, std::uint64_t last, std::function<void(bool)> done) {
   std::unique_lock lk(mu_);
-  if (durable_ >= ticket) {
+  if (lost_locked(first, last)) {
+    lk.unlock();
+    done(false);
+    return;
+  }
+  if (durable_ >= last) {
     lk.unlock();
     done(true);
     return;
@@ -170,13 +199,13 @@ void AuditLog::on_durable(std::uint64_t ticket, std::function<void(bool)> done) 
     done(false);
     return;
   }
-  waiters_.push_back({ticket, std::move(done)});
+  waiters_.push_back({first, last, std::move(done)});
 }
 
 bool AuditLog::wait_durable(std::uint64_t ticket, std::chrono::milliseconds timeout) {
   std::unique_lock lk(mu_);
   durable_cv_.wait_for(lk, timeout, [&] { return durable_ >= ticket || !failed_.is_ok(); });
-  return durable_ >= ticket;
+  return durable_ >= ticket && !lost_locked(ticket, ticket);
 }
 
 Status AuditLog::health() const {
@@ -233,9 +262,17 @@ void AuditLog::add_record(Kind kind, std::int64_t time_us, std::string body, std
     if (r.body.size() > 256 * 1024) r.body.clear();
     std::lock_guard lk(recent_mu_);
     // After a failed write the chain resumes at an earlier seq: drop what was not kept.
-    while (!recent_.empty() && recent_.back().seq >= r.seq) recent_.pop_back();
+    constexpr std::size_t kRecentBytes = 64 << 20;
+    while (!recent_.empty() && recent_.back().seq >= r.seq) {
+      recent_bytes_ -= recent_.back().body.size();
+      recent_.pop_back();
+    }
+    recent_bytes_ += r.body.size();
     recent_.push_back({r.seq, kind, time_us, std::move(r.body)});
-    if (recent_.size() > kRecentRecords) recent_.pop_front();
+    while (recent_.size() > kRecentRecords || recent_bytes_ > kRecentBytes) {
+      recent_bytes_ -= recent_.front().body.size();
+      recent_.pop_front();
+    }
   }
 }
 
@@ -277,22 +314,29 @@ Status AuditLog::rotate(std::string& buf, std::uint64_t written_ticket) {
   (void)file_->close();
   file_.reset();
   SLUICE_TRY(open_segment(segment_ + 1, ""));
-  apply_retention(buf);
-  return Status::ok();
+  return apply_retention(buf, written_ticket);
 }
 
 void AuditLog::complete_waiters(std::uint64_t durable, bool failed) {
-  std::vector<Waiter> ready;
+  std::vector<std::pair<Waiter, bool>> ready;
   {
     std::lock_guard lk(mu_);
-    if (!failed) durable_ = std::max(durable_, durable);
+    if (failed) {
+      // Everything appended and not yet durable is lost, whatever happens next.
+      if (next_ticket_ - 1 > durable_) lost_.emplace_back(durable_ + 1, next_ticket_ - 1);
+    } else {
+      durable_ = std::max(durable_, durable);
+    }
     auto it = std::partition(waiters_.begin(), waiters_.end(),
                              [&](const Waiter& w) { return !(failed || w.ticket <= durable_); });
-    std::move(it, waiters_.end(), std::back_inserter(ready));
+    for (auto w = it; w != waiters_.end(); ++w) {
+      bool ok = !failed && w->ticket <= durable_ && !lost_locked(w->first, w->ticket);
+      ready.emplace_back(std::move(*w), ok);
+    }
     waiters_.erase(it, waiters_.end());
   }
   durable_cv_.notify_all();
-  for (auto& w : ready) w.done(!failed && w.ticket <= durable_);
+  for (auto& [w, ok] : ready) w.done(ok);
 }
 
 void AuditLog::fail(const Status& st) {
@@ -336,11 +380,9 @@ void AuditLog::run() {
     bool stopping, flush;
     {
       std::unique_lock lk(mu_);
-      // Records nobody waits for are written every batch_interval; checkpoints are due every
-      // checkpoint_interval.
-      auto wait = options_.durability == Durability::batch || !queue_.empty()
-                      ? options_.batch_interval
-                      : options_.checkpoint_interval;
+      // Records nobody waits for (results, session events) are written and synced within
+      // batch_interval; checkpoints are due every checkpoint_interval.
+      auto wait = options_.batch_interval;
       if (!failed_.is_ok()) wait = std::chrono::milliseconds(1000);
       cv_.wait_for(lk, wait, [&] {
         return stop_ || (awaited_queued_ > 0 && failed_.is_ok()) || queue_.size() >= 4096 ||
@@ -352,7 +394,7 @@ void AuditLog::run() {
         if (stopping) break;
         // Retry: a new segment that says where the chain resumes.
         lk.unlock();
-        Status st = open_segment(segment_ + 1, retry_reason_);
+        Status st = recovered_ ? open_segment(segment_ + 1, retry_reason_) : recover_and_open();
         lk.lock();
         if (st.is_ok()) {
           failed_ = Status::ok();
@@ -409,21 +451,24 @@ void AuditLog::run() {
   complete_waiters(0, true);
 }
 
-void AuditLog::apply_retention(std::string& out) {
-  if (options_.retention_bytes == 0) return;
+// Removes the oldest sealed segments beyond retention_bytes. The retention record naming
+// them is written, signed by a checkpoint and synced first, then the files go: a crash in
+// between leaves extra segments, never a gap that nothing accounts for.
+Status AuditLog::apply_retention(std::string& out, std::uint64_t written_ticket) {
+  if (options_.retention_bytes == 0) return Status::ok();
   std::vector<std::pair<std::uint64_t, std::uint64_t>> segs;  // number, bytes
   auto names = fs_.list(options_.dir);
-  if (!names) return;
+  if (!names) return Status::ok();
   for (const auto& name : *names)
     if (auto n = parse_segment_name(name); n && n < segment_)
       if (auto size = fs_.size(options_.dir + "/" + name)) segs.emplace_back(n, *size);
   std::sort(segs.begin(), segs.end());
   std::uint64_t total = 0;
-  for (const auto& s : segs) total += s.second;
+  for (const auto& seg : segs) total += seg.second;
   std::string removed;
   JsonWriter w(removed);
   w.begin_array();
-  bool any = false;
+  std::vector<std::uint64_t> doomed;
   for (std::size_t i = 0; i < segs.size() && total > options_.retention_bytes; ++i) {
     // What verify needs to tell this removal from an attacker's: the hash the next segment's
     // first record chains to.
@@ -434,19 +479,24 @@ void AuditLog::apply_retention(std::string& out) {
     if (reader.next(rec, why) != FrameReader::Next::record) break;
     auto r = decode_record(rec);
     if (!r) break;
-    if (!fs_.remove(options_.dir + "/" + segment_name(segs[i].first)).is_ok()) break;
     total -= segs[i].second;
     w.begin_object()
         .field("segment", segs[i].first)
         .field("next_first_seq", r->seq)
         .field("chain", hex(r->prev))
         .end_object();
-    any = true;
+    doomed.push_back(segs[i].first);
   }
   w.end_array();
-  if (!any) return;
-  (void)fs_.sync_dir(options_.dir);
+  if (doomed.empty()) return Status::ok();
   add_record(Kind::retention, now_us(), "{\"removed\":" + removed + "}", out);
+  add_checkpoint(false, out);
+  SLUICE_TRY(write_out(out, true, written_ticket));
+  last_checkpoint_ = std::chrono::steady_clock::now();
+  if (sink_) sink_(head_seq_, head_, segment_);
+  for (auto n : doomed) (void)fs_.remove(options_.dir + "/" + segment_name(n));
+  (void)fs_.sync_dir(options_.dir);
+  return Status::ok();
 }
 
 }  // namespace sluice::audit

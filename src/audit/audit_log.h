@@ -20,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -60,7 +61,9 @@ class AuditLog {
 
   // Recovers from the previous run (a torn tail, an unsealed segment) and opens a new segment.
   // On error the log is unhealthy but keeps retrying; the error says why.
-  Status start();
+  // `witness`: the last checkpoint (seq, hash) the state store recorded; the log must still
+  // hold it, or the gateway refuses to continue (and so to sign) a log cut while it was down.
+  Status start(std::optional<std::pair<std::uint64_t, Hash>> witness = std::nullopt);
 
   // Appends an event; returns a ticket (increasing with each append) to wait on, or 0 when
   // the log is failing (the caller refuses the statement). Record sequence numbers are
@@ -73,7 +76,12 @@ class AuditLog {
 
   // Calls `done(true)` once the event of `ticket` is durable, or `done(false)` if it never
   // will be (a write failed). Called on the writer thread, or at once.
-  void on_durable(std::uint64_t ticket, std::function<void(bool)> done);
+  void on_durable(std::uint64_t ticket, std::function<void(bool)> done) {
+    on_durable(ticket, ticket, std::move(done));
+  }
+  // The same for every ticket in [first, last]: false if any of them was lost to a failure
+  // (one step of a session can carry several statements).
+  void on_durable(std::uint64_t first, std::uint64_t last, std::function<void(bool)> done);
   bool wait_durable(std::uint64_t ticket, std::chrono::milliseconds timeout);
 
   bool sessions_must_wait() const { return options_.durability == Durability::fsync; }
@@ -105,11 +113,14 @@ class AuditLog {
     std::int64_t time_us;
     std::string body;
   };
+  bool lost_locked(std::uint64_t first, std::uint64_t last) const;
   struct Waiter {
+    std::uint64_t first;
     std::uint64_t ticket;
     std::function<void(bool)> done;
   };
   void run();
+  Status recover_and_open();
   Status open_segment(std::uint64_t number, const std::string& recovered);
   void add_record(Kind kind, std::int64_t time_us, std::string body, std::string& out);
   void add_checkpoint(bool final, std::string& out);
@@ -118,7 +129,7 @@ class AuditLog {
   Status write_out(std::string& buf, bool sync, std::uint64_t written_ticket);
   void fail(const Status& st);
   void complete_waiters(std::uint64_t durable, bool failed);
-  void apply_retention(std::string& out);
+  Status apply_retention(std::string& out, std::uint64_t written_ticket);
 
   AuditOptions options_;
   SigningKey key_;
@@ -131,18 +142,24 @@ class AuditLog {
   std::deque<Pending> queue_;
   std::vector<Waiter> waiters_;
   std::uint64_t next_ticket_ = 1;
-  std::uint64_t durable_ = 0;  // every ticket up to this one is durable
+  std::uint64_t durable_ = 0;  // every ticket up to this one is durable or lost
+  // Tickets dropped by a failed write: never durable, whatever durable_ says later.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> lost_;
   std::uint64_t flush_requested_ = 0;
   std::size_t awaited_queued_ = 0;  // records in queue_ someone waits for
-  Status failed_;                   // ok while healthy
+
+  Status failed_;  // ok while healthy
   bool stop_ = false;
   bool started_ = false;
   std::thread writer_;
 
   mutable std::mutex recent_mu_;
   std::deque<Recent> recent_;
+  std::size_t recent_bytes_ = 0;
 
   // Writer-thread state.
+  std::optional<std::pair<std::uint64_t, Hash>> witness_;
+  bool recovered_ = false;  // recover_and_open() succeeded once
   std::unique_ptr<WritableFile> file_;
   std::uint64_t segment_ = 0;
   FrameWriter frames_{0};

@@ -77,6 +77,7 @@ VerifyReport verify_log(const std::string& dir, const Verifier& keys,
   Hash first_prev{};
   bool witness_seen = false;
   std::uint64_t since_signed = 0;
+  std::uint64_t last_claim_seq = 0;  // the last recovery or retention record
 
   for (std::size_t si = 0; si < segs.size(); ++si) {
     const auto& seg = segs[si];
@@ -138,8 +139,9 @@ VerifyReport verify_log(const std::string& dir, const Verifier& keys,
               return fail(where + ": the recovery record names seq " + std::to_string(last_seq) +
                           ", which is not the record the previous segment holds there");
             head = *last_hash;
-            std::uint64_t lost = get_u64(r, "lost_through");
-            expect_seq = std::max(last_seq, lost) + 1;
+            expect_seq = last_seq + 1;
+            // A recovery claim is trusted only once a later checkpoint signs it.
+            last_claim_seq = std::max(last_claim_seq, rec->seq);
             rep.notes.push_back(seg.name + " resumed the chain after seq " +
                                 std::to_string(last_seq) + ": " + get_str(r, "reason"));
           } else if (!prev_sealed || prev_torn) {
@@ -177,16 +179,15 @@ VerifyReport verify_log(const std::string& dir, const Verifier& keys,
         ++since_signed;
       }
       if (rec->kind == Kind::retention) {
+        last_claim_seq = std::max(last_claim_seq, rec->seq);
         if (const json::value* removed = o->if_contains("removed"); removed && removed->is_array())
           for (const auto& item : removed->as_array())
             if (const auto* io = item.if_object())
               retained[get_u64(*io, "segment")] = get_str(*io, "chain");
       }
-      if (witness && rec->seq == witness->seq) {
-        if (h != witness->hash)
-          return fail(where + ": differs from the checkpoint the state store recorded");
-        witness_seen = true;
-      }
+      // After a write failure the chain resumes at an earlier seq, so a seq can appear twice:
+      // the record that counts is the last one read.
+      if (witness && rec->seq == witness->seq) witness_seen = h == witness->hash;
       this_segment_hashes[rec->seq] = h;
       head = h;
       rep.last_seq = rec->seq;
@@ -207,11 +208,19 @@ VerifyReport verify_log(const std::string& dir, const Verifier& keys,
                   segment_name(segs.front().number - 1) + " (segments were deleted)");
     rep.notes.push_back("segments before " + segs.front().name + " were removed by retention");
   }
+  if (last_claim_seq > rep.last_signed_seq)
+    return fail("the recovery or retention record at seq " + std::to_string(last_claim_seq) +
+                " is not signed by any later checkpoint; unsigned claims about missing records "
+                "are not trusted (a log that just restarted is signed within "
+                "checkpoint_interval: verify again)");
   if (witness && !witness_seen) {
     if (witness->seq > rep.last_seq)
       return fail("the log ends at seq " + std::to_string(rep.last_seq) +
                   ", but the state store recorded a checkpoint at seq " +
                   std::to_string(witness->seq) + ": records were removed from the end");
+    if (witness->seq >= rep.first_seq)
+      return fail("the checkpoint the state store recorded at seq " + std::to_string(witness->seq) +
+                  " is not in the log as recorded: records were removed or replaced");
   }
   if (!rep.sealed && since_signed > 0)
     rep.notes.push_back("the last " + std::to_string(since_signed) +

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -406,6 +407,82 @@ TEST(AuditLog, RetentionIsToldApartFromDeletion) {
   rep = f.verify();
   EXPECT_FALSE(rep.ok);
   EXPECT_NE(rep.error.find("retention"), std::string::npos) << rep.error;
+}
+
+}  // namespace
+}  // namespace sluice::audit
+
+namespace sluice::audit {
+namespace {
+
+TEST(AuditLog, TicketsLostToAFailureStayLostAfterRecovery) {
+  Fixture f;
+  auto log = f.open();
+  auto a = log->append(Kind::statement, body(1), true);
+  ASSERT_TRUE(log->wait_durable(a, std::chrono::seconds(5)));
+  f.fs.set_fail_writes(true);
+  auto b = log->append(Kind::statement, body(2), true);
+  EXPECT_FALSE(log->wait_durable(b, std::chrono::seconds(5)));
+  f.fs.set_fail_writes(false);
+  for (int i = 0; i < 50 && !log->health().is_ok(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(log->health().is_ok());
+  auto c = log->append(Kind::statement, body(3), true);
+  ASSERT_TRUE(log->wait_durable(c, std::chrono::seconds(5)));
+  // b is below the durable mark now, but it was never written: a session holding b and c in
+  // one step must not be told its statements were recorded.
+  EXPECT_FALSE(log->wait_durable(b, std::chrono::seconds(1)));
+  std::promise<bool> both;
+  log->on_durable(b, c, [&](bool ok) { both.set_value(ok); });
+  EXPECT_FALSE(both.get_future().get());
+  log->close();
+}
+
+TEST(AuditTamper, AnUnsignedRecoveryClaimIsNotTrusted) {
+  Tampered t;
+  // Cut the last segment before its seal and add a segment that claims a crash recovery.
+  auto names = *t.fs.list(kDir);
+  std::sort(names.begin(), names.end());
+  std::string last = kDir + "/" + names.back();
+  FrameReader r(t.fs.data(last));
+  std::string rec, why;
+  std::uint64_t cut = 0;
+  Record kept;
+  int n = 0;
+  while (r.next(rec, why) == FrameReader::Next::record && ++n <= 3) {
+    kept = *decode_record(rec);
+    kept.prev = hash_bytes(rec);  // (reused below as the hash of this record)
+    cut = r.offset();
+  }
+  t.fs.data(last).resize(cut);
+  std::uint64_t next_segment = parse_segment_name(names.back()) + 1;
+  Record start{Kind::segment_start, kept.seq + 1, 0, kept.prev,
+               "{\"segment\":" + std::to_string(next_segment) +
+                   ",\"recovered\":{\"segment\":1,\"last_seq\":" + std::to_string(kept.seq) +
+                   ",\"last_hash\":\"" + hex(kept.prev) + "\",\"reason\":\"forged\"}}"};
+  std::string out;
+  FrameWriter w;
+  w.add(encode_record(start), out);
+  auto f = t.fs.create(kDir + "/" + segment_name(next_segment));
+  ASSERT_TRUE(f.is_ok());
+  ASSERT_TRUE((*f)->append(out).is_ok());
+  auto rep = t.verify();  // even without the state store's witness
+  EXPECT_FALSE(rep.ok);
+  EXPECT_NE(rep.error.find("not signed"), std::string::npos) << rep.error;
+}
+
+TEST(AuditTamper, TheGatewayRefusesToContinueALogCutWhileItWasDown) {
+  Tampered t;
+  auto names = *t.fs.list(kDir);
+  std::sort(names.begin(), names.end());
+  std::string last = kDir + "/" + names.back();
+  t.fs.data(last).resize(t.fs.data(last).size() / 2);
+  AuditLog log(options(), t.key, t.fs);
+  Status st = log.start(std::make_pair(t.witness.seq, t.witness.hash));
+  EXPECT_FALSE(st.is_ok());
+  EXPECT_NE(st.message().find("truncated or altered"), std::string::npos) << st.message();
+  EXPECT_EQ(log.append(Kind::statement, body(1)), 0u);  // fail closed
+  log.close();
 }
 
 }  // namespace

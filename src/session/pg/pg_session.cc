@@ -641,16 +641,15 @@ awaitable<void> PgSession::relay() {
   }
 }
 
-awaitable<bool> PgSession::audit_durable(std::uint64_t ticket) {
+awaitable<bool> PgSession::audit_durable(std::uint64_t first, std::uint64_t last) {
   auto ex = client_->socket().get_executor();
-  auto initiate = [this, ticket, ex](auto handler) {
+  auto initiate = [this, first, last, ex](auto handler) {
     auto h = std::make_shared<decltype(handler)>(std::move(handler));
-    svc_.audit->on_durable(ticket, [h, ex](bool ok) {
-      asio::post(ex, [h, ok]() mutable { (*h)(ok); });
-    });
+    svc_.audit->on_durable(first, last,
+                           [h, ex](bool ok) { asio::post(ex, [h, ok]() mutable { (*h)(ok); }); });
   };
-  auto op = asio::async_initiate<decltype(asio::use_awaitable), void(bool)>(
-      std::move(initiate), asio::use_awaitable);
+  auto op = asio::async_initiate<decltype(asio::use_awaitable), void(bool)>(std::move(initiate),
+                                                                            asio::use_awaitable);
   bool ok = co_await std::move(op);
   co_return ok;
 }
@@ -663,8 +662,11 @@ awaitable<void> PgSession::client_to_server() {
     OutputBuffer& out = relay_->upstream_output();
     // Nothing runs unrecorded: with audit durability fsync the statements in `out` wait for
     // their records (group commit makes concurrent sessions share one fsync).
-    if (std::uint64_t ticket = relay_->take_audit_barrier(); ticket && svc_.audit) {
-      bool recorded = co_await audit_durable(ticket);
+    if (auto barrier = relay_->take_audit_barrier(); barrier.last && svc_.audit) {
+      bool recorded = co_await audit_durable(barrier.first, barrier.last);
+      // The session may have ended while it waited (a revoke, the window, a drain): then
+      // nothing more goes upstream.
+      if (ended_) break;
       if (!recorded) {
         out.clear();
         end(EndReason::client_error,

@@ -48,7 +48,7 @@ class PgSession final : public SessionControl, public std::enable_shared_from_th
   net::awaitable<void> relay();
   net::awaitable<void> client_to_server();
   // Waits until the audit log has made `ticket` durable; false if it never will.
-  net::awaitable<bool> audit_durable(std::uint64_t ticket);
+  net::awaitable<bool> audit_durable(std::uint64_t first, std::uint64_t last);
   net::awaitable<void> server_to_client();
   net::awaitable<void> supervise();
   net::awaitable<std::optional<hook::Decision>> wait_hold(std::shared_ptr<hook::Hold> hold);

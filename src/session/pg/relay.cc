@@ -110,7 +110,10 @@ hook::Decision PgRelay::decide(hook::StatementEvent& ev) {
   }
   if (pipeline_.empty()) return {};
   hook::Decision d = pipeline_.decide(ev);
-  audit_barrier_ = std::max(audit_barrier_, d.durable_after);
+  if (d.durable_after) {
+    if (!audit_barrier_.first) audit_barrier_.first = d.durable_after;
+    audit_barrier_.last = std::max(audit_barrier_.last, d.durable_after);
+  }
   auto& m = metrics::counters();
   (d.verdict == hook::Verdict::refuse ? m.statements_refused : m.statements_allowed).add();
   if (d.verdict == hook::Verdict::hold) {

@@ -89,7 +89,10 @@ class PgRelay {
   OutputBuffer& upstream_output() { return to_server_; }
   // The audit ticket that must be durable before upstream_output() is written (0: none);
   // reading it clears it.
-  std::uint64_t take_audit_barrier() { return std::exchange(audit_barrier_, 0); }
+  struct AuditBarrier {
+    std::uint64_t first = 0, last = 0;  // tickets of the step's statements; 0: none
+  };
+  AuditBarrier take_audit_barrier() { return std::exchange(audit_barrier_, AuditBarrier{}); }
 
   // ---- server to client ------------------------------------------------------------------
   struct ServerStep {
@@ -224,7 +227,7 @@ class PgRelay {
   enum class Abort : std::uint8_t { none, extended, simple };
   Abort abort_before_next_ = Abort::none;  // a cut-short result the server does not know of
   bool held_ = false;
-  std::uint64_t audit_barrier_ = 0;  // the audit ticket the upstream output waits for
+  AuditBarrier audit_barrier_;  // the audit tickets the upstream output waits for
   std::shared_ptr<hook::Hold> held_hold_;
   hook::Decision held_decision_;            // what the stages decided besides the hold
   std::optional<hook::Decision> resolved_;  // the decision for the held message
