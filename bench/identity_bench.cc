@@ -93,7 +93,15 @@ struct StoreFixture {
     r.auto_approve.enabled = true;
     r.reviewers.groups = {"dba"};
     roles.list.push_back(r);
+    who.kind = policy::Principal::Kind::oidc;
+    who.identity = "agent-1";
+    who.groups = {"ai-agents"};
+    request.identity = "agent-1";
+    request.connection = "shop";
+    request.ttl_ms = 600'000;
   }
+  policy::Principal who;           // an agent holding the role
+  identity::GrantRequest request;  // read access to shop for 10 minutes
   ~StoreFixture() { std::filesystem::remove_all(dir); }
 };
 
@@ -102,18 +110,11 @@ struct StoreFixture {
 void BM_GrantRequest(benchmark::State& state) {
   StoreFixture f;
   identity::GrantService grants(*f.st);
-  policy::Principal who;
-  who.kind = policy::Principal::Kind::oidc;
-  who.identity = "agent-1";
-  who.groups = {"ai-agents"};
-  identity::GrantRequest r;
-  r.identity = "agent-1";
-  r.connection = "shop";
-  r.ttl_ms = 600'000;
+  identity::GrantRequest r = f.request;
   r.tables = {"public.orders"};
   r.access = state.range(0) ? "write" : "read";
   for (auto _ : state) {
-    auto g = grants.request(r, who, f.roles);
+    auto g = grants.request(r, f.who, f.roles);
     if (!g) state.SkipWithError(g.status().message().c_str());
   }
   state.SetItemsProcessed(state.iterations());
@@ -124,16 +125,9 @@ BENCHMARK(BM_GrantRequest)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
 void BM_GrantRequestAndToken(benchmark::State& state) {
   StoreFixture f;
   identity::GrantService grants(*f.st);
-  policy::Principal who;
-  who.identity = "agent-1";
-  who.groups = {"ai-agents"};
-  identity::GrantRequest r;
-  r.identity = "agent-1";
-  r.connection = "shop";
-  r.ttl_ms = 600'000;
   for (auto _ : state) {
-    auto g = grants.request(r, who, f.roles);
-    auto t = grants.take_token(g->id, who);
+    auto g = grants.request(f.request, f.who, f.roles);
+    auto t = grants.take_token(g->id, f.who);
     if (!t) state.SkipWithError(t.status().message().c_str());
   }
   state.SetItemsProcessed(state.iterations());

@@ -30,8 +30,10 @@ Result<audit::SigningKey> audit_signing_key(const config::Config& c, bool create
     return k;
   }
   if (!create)
-    return error(Code::not_found, "no audit signing key: set audit.signing_key, or start the "
-                                  "gateway once to generate " + path.string());
+    return error(Code::not_found,
+                 "no audit signing key: set audit.signing_key, or start the "
+                 "gateway once to generate " +
+                     path.string());
   auto k = audit::SigningKey::generate();
   std::string pem = k.private_pem();
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);

@@ -79,15 +79,16 @@ int cmd_replay(const Args& a, const config::Config& cfg) {
   if (a.words.size() < 2) return fail("replay: expected a session id (see sluice sessions list)");
   const std::string& id = a.words[1];
   std::vector<std::pair<audit::Record, json::value>> recs;
-  Status st = audit::scan_log(cfg.audit.dir.string(), audit::posix_fs(), [&](const audit::Record& r) {
-    if (r.kind == audit::Kind::segment_start || r.kind == audit::Kind::checkpoint ||
-        r.kind == audit::Kind::retention || r.kind == audit::Kind::grant)
-      return true;
-    // Cheap test before parsing.
-    if (r.body.find("\"session\":\"" + id + "\"") == std::string::npos) return true;
-    recs.emplace_back(r, parse_body(r));
-    return true;
-  });
+  Status st =
+      audit::scan_log(cfg.audit.dir.string(), audit::posix_fs(), [&](const audit::Record& r) {
+        if (r.kind == audit::Kind::segment_start || r.kind == audit::Kind::checkpoint ||
+            r.kind == audit::Kind::retention || r.kind == audit::Kind::grant)
+          return true;
+        // Cheap test before parsing.
+        if (r.body.find("\"session\":\"" + id + "\"") == std::string::npos) return true;
+        recs.emplace_back(r, parse_body(r));
+        return true;
+      });
   if (!st.is_ok()) return fail("replay: " + st.message());
   if (recs.empty())
     return fail("replay: no records of session " + id + " in " + cfg.audit.dir.string());
@@ -111,20 +112,20 @@ int cmd_replay(const Args& a, const config::Config& cfg) {
     double at = static_cast<double>(r.time_us - t0) / 1e6;
     switch (r.kind) {
       case audit::Kind::session_start:
-        std::printf("session %s: identity %s, connection %s, grant %s, client %s, tls %s, "
-                    "application %s\nstarted %s\n",
-                    id.c_str(), str(*o, "identity").c_str(), str(*o, "connection").c_str(),
-                    str(*o, "grant").c_str(), str(*o, "client").c_str(),
-                    str(*o, "tls") == "true" ? "yes" : "no", str(*o, "application").c_str(),
-                    iso_us(r.time_us).c_str());
+        std::printf(
+            "session %s: identity %s, connection %s, grant %s, client %s, tls %s, "
+            "application %s\nstarted %s\n",
+            id.c_str(), str(*o, "identity").c_str(), str(*o, "connection").c_str(),
+            str(*o, "grant").c_str(), str(*o, "client").c_str(),
+            str(*o, "tls") == "true" ? "yes" : "no", str(*o, "application").c_str(),
+            iso_us(r.time_us).c_str());
         break;
       case audit::Kind::statement: {
         std::string decision = str(*o, "decision");
         std::string rule = str(*o, "rule");
         std::printf("[+%.3fs] #%s %s %s%s: %s\n", at, str(*o, "n").c_str(),
                     str(*o, "origin").c_str(), decision.c_str(),
-                    rule.empty() ? "" : (" (rule " + rule + ")").c_str(),
-                    str(*o, "text").c_str());
+                    rule.empty() ? "" : (" (rule " + rule + ")").c_str(), str(*o, "text").c_str());
         if (auto p = o->if_contains("params"); p && p->is_array() && !p->as_array().empty())
           std::printf("        params: %s\n", json::serialize(*p).c_str());
         if (decision == "refuse")
@@ -137,11 +138,11 @@ int cmd_replay(const Args& a, const config::Config& cfg) {
         if (auto e = o->if_contains("error"); e && e->is_object())
           err = " error " + str(e->as_object(), "sqlstate") + " " + str(e->as_object(), "message");
         std::string tag = str(*o, "tag");
-        std::printf("        result of #%s: %s rows, %s bytes, %.3f ms %s%s%s\n",
-                    str(*o, "n").c_str(), str(*o, "rows").c_str(), str(*o, "bytes").c_str(),
-                    std::atof(str(*o, "duration_us").c_str()) / 1000.0, tag.c_str(), err.c_str(),
-                    str(*o, "truncated") == "true" ? " (rows past the recording cap not kept)"
-                                                   : "");
+        std::printf(
+            "        result of #%s: %s rows, %s bytes, %.3f ms %s%s%s\n", str(*o, "n").c_str(),
+            str(*o, "rows").c_str(), str(*o, "bytes").c_str(),
+            std::atof(str(*o, "duration_us").c_str()) / 1000.0, tag.c_str(), err.c_str(),
+            str(*o, "truncated") == "true" ? " (rows past the recording cap not kept)" : "");
         print_table(*o);
         break;
       }
@@ -171,16 +172,14 @@ int cmd_verify(const Args& a, const config::Config& cfg) {
     std::printf("FAILED: %s\n", rep.error.c_str());
     return 1;
   }
-  std::printf("ok: %llu segment(s), %llu records (seq %llu..%llu), %llu checkpoint(s), last "
-              "signed at seq %llu, %s%s\n",
-              static_cast<unsigned long long>(rep.segments),
-              static_cast<unsigned long long>(rep.records),
-              static_cast<unsigned long long>(rep.first_seq),
-              static_cast<unsigned long long>(rep.last_seq),
-              static_cast<unsigned long long>(rep.checkpoints),
-              static_cast<unsigned long long>(rep.last_signed_seq),
-              rep.sealed ? "sealed" : "open",
-              witness ? ", matches the state store's last checkpoint" : "");
+  std::printf(
+      "ok: %llu segment(s), %llu records (seq %llu..%llu), %llu checkpoint(s), last "
+      "signed at seq %llu, %s%s\n",
+      static_cast<unsigned long long>(rep.segments), static_cast<unsigned long long>(rep.records),
+      static_cast<unsigned long long>(rep.first_seq), static_cast<unsigned long long>(rep.last_seq),
+      static_cast<unsigned long long>(rep.checkpoints),
+      static_cast<unsigned long long>(rep.last_signed_seq), rep.sealed ? "sealed" : "open",
+      witness ? ", matches the state store's last checkpoint" : "");
   return 0;
 }
 
@@ -196,21 +195,22 @@ int cmd_export(const Args& a, const config::Config& cfg) {
     until = parse_time_arg(*u);
     if (!until) return fail("audit export: --until takes a time or a duration ago");
   }
-  Status st = audit::scan_log(cfg.audit.dir.string(), audit::posix_fs(), [&](const audit::Record& r) {
-    std::int64_t ms = r.time_us / 1000;
-    if (since && ms < *since) return true;
-    if (until && ms > *until) return true;
-    json::object o;
-    o["seq"] = r.seq;
-    o["kind"] = audit::kind_name(r.kind);
-    o["time"] = iso_us(r.time_us);
-    o["node"] = audit_node_name(cfg);
-    o["prev"] = audit::hex(r.prev);
-    o["hash"] = audit::hex(audit::hash_bytes(audit::encode_record(r)));
-    o["body"] = parse_body(r);
-    std::cout << json::serialize(o) << "\n";
-    return true;
-  });
+  Status st =
+      audit::scan_log(cfg.audit.dir.string(), audit::posix_fs(), [&](const audit::Record& r) {
+        std::int64_t ms = r.time_us / 1000;
+        if (since && ms < *since) return true;
+        if (until && ms > *until) return true;
+        json::object o;
+        o["seq"] = r.seq;
+        o["kind"] = audit::kind_name(r.kind);
+        o["time"] = iso_us(r.time_us);
+        o["node"] = audit_node_name(cfg);
+        o["prev"] = audit::hex(r.prev);
+        o["hash"] = audit::hex(audit::hash_bytes(audit::encode_record(r)));
+        o["body"] = parse_body(r);
+        std::cout << json::serialize(o) << "\n";
+        return true;
+      });
   if (!st.is_ok()) return fail("audit export: " + st.message());
   return 0;
 }
@@ -218,8 +218,7 @@ int cmd_export(const Args& a, const config::Config& cfg) {
 }  // namespace
 
 int cmd_audit(const Args& a) {
-  if (a.words.size() < 2)
-    return fail("audit: expected verify, export, keygen or public-key");
+  if (a.words.size() < 2) return fail("audit: expected verify, export, keygen or public-key");
   const std::string& verb = a.words[1];
   if (verb == "keygen") {
     auto k = audit::SigningKey::generate();
@@ -238,7 +237,8 @@ int cmd_audit(const Args& a) {
     std::printf("%s\n", k->public_line().c_str());
     return 0;
   }
-  return fail("audit: unknown command '" + verb + "' (expected verify, export, keygen or "
+  return fail("audit: unknown command '" + verb +
+              "' (expected verify, export, keygen or "
               "public-key)");
 }
 

@@ -23,18 +23,9 @@ constexpr int kExitUndecided = 4;
 }  // namespace
 
 int cmd_grants_request(const Args& a) {
-  auto server = a.get("server");
-  if (!server || server->empty())
-    return fail(
-        "grants request: --server URL is required (the gateway's admin API, e.g. "
-        "https://sluice.example:8443)");
-  Client c;
-  c.base = *server;
-  while (!c.base.empty() && c.base.back() == '/') c.base.pop_back();
-  c.ca_file = a.get("ca-file").value_or("");
-  auto cred = read_credential(a);
-  if (!cred) return fail("grants request: " + cred.status().message());
-  c.credential = *cred;
+  auto client = api_client(a, "grants request");
+  if (!client) return fail(client.status().message());
+  Client& c = *client;
 
   json::object req;
   auto connection = a.get("connection");

@@ -5,6 +5,7 @@
 
 #include "core/json_writer.h"
 #include "core/log.h"
+#include "crypto/primitives.h"
 
 namespace sluice::audit {
 namespace {
@@ -284,7 +285,7 @@ void AuditLog::add_checkpoint(bool final, std::string& out) {
   w.begin_object()
       .field("segment", segment_)
       .field("key_id", key_.key_id())
-      .field("sig", base64_encode(sig))
+      .field("sig", crypto::base64_encode(sig))
       .field("final", final)
       .end_object();
   add_record(Kind::checkpoint, now_us(), std::move(body), out);

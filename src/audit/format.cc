@@ -47,14 +47,7 @@ std::optional<Kind> parse_kind(std::uint8_t v) {
 }
 
 std::string hex(const Hash& h) {
-  static const char* d = "0123456789abcdef";
-  std::string s;
-  s.reserve(64);
-  for (unsigned char c : h) {
-    s.push_back(d[c >> 4]);
-    s.push_back(d[c & 15]);
-  }
-  return s;
+  return crypto::hex_encode(std::string_view(reinterpret_cast<const char*>(h.data()), h.size()));
 }
 
 std::optional<Hash> parse_hex_hash(std::string_view s) {

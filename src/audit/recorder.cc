@@ -4,6 +4,7 @@
 
 #include "audit/signer.h"
 #include "core/json_writer.h"
+#include "crypto/primitives.h"
 #include "hook/result_observer.h"
 #include "sql/facts.h"
 
@@ -240,7 +241,7 @@ void AuditRecorder::on_decision(hook::StatementEvent& ev, hook::Decision& d) {
         w.null();
       } else if (binary) {
         // Binary-format values are bytes, whatever they look like.
-        w.begin_object().key("base64").string(base64_encode(*p)).end_object();
+        w.begin_object().key("base64").string(crypto::base64_encode(*p)).end_object();
       } else {
         w.text(*p);
       }

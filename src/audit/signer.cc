@@ -14,13 +14,7 @@ std::shared_ptr<EVP_PKEY> wrap(EVP_PKEY* k) {
 
 std::string key_id_of(std::string_view raw_public) {
   auto d = crypto::sha256(raw_public);
-  static const char* x = "0123456789abcdef";
-  std::string s;
-  for (int i = 0; i < 8; ++i) {
-    s.push_back(x[d[i] >> 4]);
-    s.push_back(x[d[i] & 15]);
-  }
-  return s;
+  return crypto::hex_encode(crypto::view(d).substr(0, 8));
 }
 
 std::string raw_public(EVP_PKEY* k) {
@@ -32,29 +26,6 @@ std::string raw_public(EVP_PKEY* k) {
 }
 
 }  // namespace
-
-std::string base64_encode(std::string_view data) {
-  std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(data.data()),
-                          static_cast<int>(data.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
-std::optional<std::string> base64_decode(std::string_view text) {
-  if (text.size() % 4 != 0) return std::nullopt;
-  std::string out(text.size() / 4 * 3 + 1, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(text.data()),
-                          static_cast<int>(text.size()));
-  if (n < 0) return std::nullopt;
-  std::size_t pad = 0;
-  if (!text.empty() && text.back() == '=') ++pad;
-  if (text.size() > 1 && text[text.size() - 2] == '=') ++pad;
-  out.resize(static_cast<std::size_t>(n) - pad);
-  return out;
-}
 
 Result<SigningKey> SigningKey::parse(std::string_view text) {
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ' || text.back() == '\r'))
@@ -68,7 +39,7 @@ Result<SigningKey> SigningKey::parse(std::string_view text) {
       EVP_PKEY_free(k);
       return error(Code::invalid_argument, "the audit signing key is not an Ed25519 key");
     }
-  } else if (auto seed = base64_decode(text); seed && seed->size() == 32) {
+  } else if (auto seed = crypto::base64_decode(text); seed && seed->size() == 32) {
     k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr,
                                      reinterpret_cast<const unsigned char*>(seed->data()), 32);
   }
@@ -92,7 +63,7 @@ SigningKey SigningKey::generate() {
 }
 
 std::string SigningKey::public_line() const {
-  return kid_ + " " + base64_encode(public_raw_);
+  return kid_ + " " + crypto::base64_encode(public_raw_);
 }
 
 std::string SigningKey::private_pem() const {
@@ -120,7 +91,7 @@ std::string SigningKey::sign(std::string_view message) const {
 Status Verifier::add(std::string_view line) {
   auto sp = line.find(' ');
   std::string_view b64 = sp == std::string_view::npos ? line : line.substr(sp + 1);
-  auto raw = base64_decode(b64);
+  auto raw = crypto::base64_decode(b64);
   if (!raw || raw->size() != 32)
     return error(Code::invalid_argument,
                  "an audit public key is \"<key id> <base64 of 32 bytes>\" (sluice audit "

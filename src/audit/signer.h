@@ -49,7 +49,4 @@ class Verifier {
 std::string checkpoint_message(std::uint64_t seq, const Hash& prev, std::uint64_t segment,
                                bool final);
 
-std::string base64_encode(std::string_view data);
-std::optional<std::string> base64_decode(std::string_view text);
-
 }  // namespace sluice::audit

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "audit/audit_log.h"
+#include "crypto/primitives.h"
 
 namespace sluice::audit {
 namespace {
@@ -161,7 +162,7 @@ VerifyReport verify_log(const std::string& dir, const Verifier& keys,
 
       if (rec->kind == Kind::checkpoint) {
         std::string kid = get_str(*o, "key_id");
-        auto sig = base64_decode(get_str(*o, "sig"));
+        auto sig = crypto::base64_decode(get_str(*o, "sig"));
         bool final = get_bool(*o, "final");
         if (!keys.knows(kid))
           return fail(where + ": signed by unknown key " + kid +

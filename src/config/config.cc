@@ -211,10 +211,10 @@ void read_connections(Reader& r, const YAML::Node& n, Config& c) {
 
 void read_audit(Reader& r, const YAML::Node& n, AuditConfig& a) {
   if (!r.is_map(n, "audit")) return;
-  r.only_keys(n, "audit",
-              {"enabled", "dir", "durability", "batch_interval", "segment_size",
-               "checkpoint_interval", "retention_bytes", "signing_key", "verify_keys",
-               "result_rows", "result_bytes"});
+  r.only_keys(
+      n, "audit",
+      {"enabled", "dir", "durability", "batch_interval", "segment_size", "checkpoint_interval",
+       "retention_bytes", "signing_key", "verify_keys", "result_rows", "result_bytes"});
   if (n["enabled"]) a.enabled = r.boolean(n["enabled"], "audit.enabled").value_or(true);
   if (n["dir"])
     if (auto s = r.string(n["dir"], "audit.dir")) a.dir = r.resolve(*s);

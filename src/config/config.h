@@ -110,10 +110,10 @@ struct AuditConfig {
   Duration batch_interval{10};
   std::uint64_t segment_bytes = 64ull << 20;
   Duration checkpoint_interval{1000};
-  std::uint64_t retention_bytes = 0;  // 0: keep everything
-  Secret signing_key;                 // empty: generated under data_dir (development)
+  std::uint64_t retention_bytes = 0;     // 0: keep everything
+  Secret signing_key;                    // empty: generated under data_dir (development)
   std::vector<std::string> verify_keys;  // retired public keys, "<key id> <base64>"
-  std::uint64_t result_rows = 1000;   // rows of each result kept in the record
+  std::uint64_t result_rows = 1000;      // rows of each result kept in the record
   std::uint64_t result_bytes = 1ull << 20;
 };
 

@@ -1,7 +1,8 @@
 #include "core/json_writer.h"
 
-#include <openssl/evp.h>
 #include <simdjson.h>
+
+#include "crypto/primitives.h"
 
 namespace sluice {
 
@@ -55,11 +56,7 @@ JsonWriter& JsonWriter::string(std::string_view s) {
 JsonWriter& JsonWriter::text(std::string_view s) {
   if (valid_utf8(s)) return string(s);
   separator();
-  std::string b64(4 * ((s.size() + 2) / 3) + 1, '\0');
-  int n =
-      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()),
-                      reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
-  b64.resize(static_cast<std::size_t>(n));
+  std::string b64 = crypto::base64_encode(s);
   out_ += "{\"base64\":\"" + b64 + "\"}";
   return *this;
 }

@@ -16,6 +16,35 @@ bool valid_scope_name(std::string_view s) {
   return true;
 }
 
+// A new grant record for what `r` asks, created `now`; the caller decides its outcome.
+store::GrantRecord new_grant(const GrantRequest& r, TimeMs now) {
+  store::GrantRecord g;
+  g.id = store::new_id("g_");
+  g.identity = r.identity;
+  g.connection = r.connection;
+  g.access = r.access;
+  g.tables = r.tables;
+  g.columns = r.columns;
+  g.role = r.role;
+  g.reason = r.reason;
+  g.requested_by = r.requested_by.empty() ? r.identity : r.requested_by;
+  g.groups = r.groups;
+  g.ttl_ms = r.ttl_ms;
+  g.max_sessions = r.max_sessions;
+  g.created_at = now;
+  return g;
+}
+
+// The grant `id` inside a transaction; not_found (pointing at `grants list`) when absent.
+Result<store::GrantRecord> grant_in(store::StateTx& tx, std::string_view id) {
+  auto found = tx.get_grant(id);
+  if (!found) return found.status();
+  if (!found->has_value())
+    return error(Code::not_found,
+                 "no grant with id " + std::string(id) + " (see sluice grants list)");
+  return std::move(**found);
+}
+
 }  // namespace
 
 Status GrantService::validate(const GrantRequest& r) const {
@@ -65,20 +94,10 @@ Result<store::GrantRecord> GrantService::request(const GrantRequest& r,
   ar.role = r.role;
   policy::RequestDecision d = policy::decide_request(roles, who, ar);
 
-  store::GrantRecord g;
-  g.id = store::new_id("g_");
-  g.identity = r.identity;
-  g.connection = r.connection;
-  g.access = r.access;
-  g.tables = r.tables;
-  g.columns = r.columns;
+  store::GrantRecord g = new_grant(r, store_.now());
+  g.requested_by = r.identity;  // requests are always for oneself
   g.role = d.role ? d.role->name : r.role;
-  g.reason = r.reason;
-  g.requested_by = r.identity;
-  g.groups = r.groups;
-  g.ttl_ms = r.ttl_ms;
   g.max_sessions = d.role ? d.role->max_sessions : 0;
-  g.created_at = store_.now();
   std::string_view change = store::change_kind::kGrantRequested;
   switch (d.outcome) {
     case policy::RequestDecision::Outcome::approve:
@@ -143,12 +162,9 @@ Result<store::GrantRecord> GrantService::decide(std::string_view id,
   store::GrantRecord g;
   const TimeMs now = store_.now();  // read outside the transaction (the store's lock)
   Status st = store_.transact([&](store::StateTx& tx) -> Status {
-    auto found = tx.get_grant(id);
+    auto found = grant_in(tx, id);
     if (!found) return found.status();
-    if (!found->has_value())
-      return error(Code::not_found,
-                   "no grant with id " + std::string(id) + " (see sluice grants list)");
-    g = std::move(**found);
+    g = std::move(*found);
     if (g.status != store::GrantStatus::pending)
       return error(Code::failed_precondition,
                    "grant " + g.id + " is " + std::string(store::to_string(g.status)) +
@@ -229,20 +245,10 @@ Result<IssuedToken> GrantService::issue_local(const GrantRequest& r, std::string
   if (!secret) return std::move(secret).take_status();
   IssuedToken out;
   store::GrantRecord& g = out.grant;
-  g.id = store::new_id("g_");
-  g.identity = r.identity;
-  g.connection = r.connection;
-  g.access = r.access;
-  g.tables = r.tables;
-  g.columns = r.columns;
-  g.role = r.role;
-  g.max_sessions = r.max_sessions;
-  g.reason = r.reason;
-  g.status = store::GrantStatus::approved;
+  g = new_grant(r, store_.now());
   g.requested_by = r.requested_by.empty() ? std::string(approver) : r.requested_by;
+  g.status = store::GrantStatus::approved;
   g.decided_by = std::string(approver);
-  g.ttl_ms = r.ttl_ms;
-  g.created_at = store_.now();
   g.decided_at = g.created_at;
   g.starts_at = g.created_at;
   g.expires_at = g.created_at + r.ttl_ms;
@@ -262,12 +268,9 @@ Result<store::GrantRecord> GrantService::revoke(std::string_view grant_id, std::
   store::GrantRecord result;
   const TimeMs now = store_.now();
   Status st = store_.transact([&](store::StateTx& tx) -> Status {
-    auto g = tx.get_grant(grant_id);
+    auto g = grant_in(tx, grant_id);
     if (!g) return g.status();
-    if (!g->has_value())
-      return error(Code::not_found,
-                   "no grant with id " + std::string(grant_id) + " (see sluice grants list)");
-    result = std::move(**g);
+    result = std::move(*g);
     if (result.status == store::GrantStatus::revoked)
       return error(Code::failed_precondition, "grant " + result.id + " is already revoked");
     if (result.status == store::GrantStatus::denied)

@@ -438,6 +438,19 @@ def run_request(gw, key, *args, wait=None):
                             env=env)
 
 
+def wait_pending(gw, identity, timeout=10):
+    """The identity's pending grants, once the CLI's request has been filed."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        pending = [g for g in json.loads(gw.cli("grants", "list", "--json", "--status",
+                                                "pending").stdout)
+                   if g["identity"] == identity]
+        if pending:
+            return pending
+        time.sleep(0.2)
+    raise AssertionError(f"no pending grant of {identity} after {timeout}s")
+
+
 def test_api_key_and_the_request_cli(api, gw):
     out = gw.cli("apikeys", "create", "--identity", "svc-bot", "--roles", "agents").stdout
     key = out.strip().splitlines()[-1]
@@ -458,14 +471,7 @@ def test_api_key_and_the_request_cli(api, gw):
 
     # Pending: the CLI waits, a human approves on the host, the CLI prints the token.
     p = run_request(gw, key, "--ttl", "5m", "--access", "write", wait="30s")
-    deadline = time.time() + 10
-    pending = []
-    while not pending and time.time() < deadline:
-        pending = [g for g in json.loads(gw.cli("grants", "list", "--json", "--status",
-                                                "pending").stdout)
-                   if g["identity"] == "svc-bot"]
-        time.sleep(0.2)
-    assert pending
+    pending = wait_pending(gw, "svc-bot")
     gw.cli("grants", "approve", pending[0]["id"], "--as", "carol")
     stdout, stderr = p.communicate(timeout=30)
     assert p.returncode == 0, stderr
@@ -474,13 +480,7 @@ def test_api_key_and_the_request_cli(api, gw):
 
     # Denied: exit code 3 and the reason.
     p = run_request(gw, key, "--ttl", "5m", "--access", "write", wait="30s")
-    deadline = time.time() + 10
-    pending = []
-    while not pending and time.time() < deadline:
-        pending = [g for g in json.loads(gw.cli("grants", "list", "--json", "--status",
-                                                "pending").stdout)
-                   if g["identity"] == "svc-bot"]
-        time.sleep(0.2)
+    pending = wait_pending(gw, "svc-bot")
     gw.cli("grants", "deny", pending[0]["id"], "--as", "carol", "--reason", "not tonight")
     stdout, stderr = p.communicate(timeout=30)
     assert p.returncode == 3 and "not tonight" in stderr and stdout == "", (stdout, stderr)

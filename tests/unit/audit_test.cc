@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 #include <future>
 #include <map>
 #include <mutex>
@@ -206,7 +207,6 @@ TEST(AuditLog, NoAcknowledgedRecordIsLostInACrash) {
     auto o = options(d);
     o.segment_bytes = 64 * 1024;  // several rotations
     auto log = f.open(o);
-    std::atomic<std::uint64_t> acked{0};
     std::vector<std::thread> writers;
     for (int t = 0; t < 4; ++t)
       writers.emplace_back([&, t] {
@@ -219,17 +219,14 @@ TEST(AuditLog, NoAcknowledgedRecordIsLostInACrash) {
       });
     for (auto& w : writers) w.join();
     if (d == Durability::batch) log->flush();
-    // Every event appended so far was acknowledged; find the record of the last one.
-    acked = 0;
+    // Every event appended so far was acknowledged (fsync: each waited; batch: flushed).
     // Power cut without close(): the writer's buffers and the unsynced tail are gone.
-    std::uint64_t must_have = acked.load();
     f.fs.set_fail_writes(true);  // the process is gone: nothing it does now reaches the disk
     f.fs.crash();
     log.reset();
     f.fs.set_fail_writes(false);
     auto recs = f.records();
     ASSERT_FALSE(recs.empty());
-    (void)must_have;
     std::size_t events = 0;
     for (const auto& r : recs) events += r.kind == Kind::statement;
     EXPECT_EQ(events, 1200u) << "durability " << static_cast<int>(d);
@@ -288,6 +285,21 @@ struct Tampered : Fixture {
     auto rep = verify(witness);
     return rep.ok ? "" : rep.error;
   }
+  // Rewrites segment 1 record by record (1-based index) with valid frames and checksums:
+  // `edit` may change a record, and returns false to drop it.
+  void reframe_segment1(const std::function<bool(int, std::string&)>& edit) {
+    std::string out, rec, why;
+    FrameWriter w;
+    FrameReader r(fs.data(seg1));
+    int i = 0;
+    while (r.next(rec, why) == FrameReader::Next::record)
+      if (edit(++i, rec)) w.add(rec, out);
+    fs.data(seg1) = out;
+  }
+  std::string last_segment() {
+    auto names = *fs.list(kDir);
+    return kDir + "/" + *std::max_element(names.begin(), names.end());
+  }
 };
 
 TEST(AuditTamper, FlipOneByte) {
@@ -300,33 +312,19 @@ TEST(AuditTamper, FlipOneByte) {
 
 TEST(AuditTamper, DeleteARecord) {
   Tampered t;
-  // Rewrite segment 1 without its 10th record, with valid frames.
-  std::string out;
-  FrameWriter w;
-  FrameReader r(t.fs.data(t.seg1));
-  std::string rec, why;
-  int i = 0;
-  while (r.next(rec, why) == FrameReader::Next::record)
-    if (++i != 10) w.add(rec, out);
-  t.fs.data(t.seg1) = out;
+  t.reframe_segment1([](int i, std::string&) { return i != 10; });  // without its 10th record
   EXPECT_NE(t.fails().find("seq"), std::string::npos) << t.fails();
 }
 
 TEST(AuditTamper, RewriteARecordWithARecomputedCrc) {
   Tampered t;
-  std::string out;
-  FrameWriter w;
-  FrameReader r(t.fs.data(t.seg1));
-  std::string rec, why;
-  int i = 0;
-  while (r.next(rec, why) == FrameReader::Next::record) {
-    if (++i == 5) {
+  t.reframe_segment1([](int i, std::string& rec) {
+    if (i == 5) {
       auto pos = rec.find("\"i\":");
       rec[pos + 4] = rec[pos + 4] == '9' ? '8' : '9';
     }
-    w.add(rec, out);
-  }
-  t.fs.data(t.seg1) = out;
+    return true;
+  });
   EXPECT_NE(t.fails().find("previous-record hash"), std::string::npos) << t.fails();
 }
 
@@ -354,9 +352,7 @@ TEST(AuditTamper, DeleteASegment) {
 TEST(AuditTamper, DropTheRecordsAfterTheLastCheckpoint) {
   Tampered t;
   // Cut the last segment right after its last non-final checkpoint (or its start record).
-  auto names = *t.fs.list(kDir);
-  std::sort(names.begin(), names.end());
-  std::string last = kDir + "/" + names.back();
+  std::string last = t.last_segment();
   FrameReader r(t.fs.data(last));
   std::string rec, why;
   std::uint64_t cut = 0;
@@ -441,9 +437,7 @@ TEST(AuditLog, TicketsLostToAFailureStayLostAfterRecovery) {
 TEST(AuditTamper, AnUnsignedRecoveryClaimIsNotTrusted) {
   Tampered t;
   // Cut the last segment before its seal and add a segment that claims a crash recovery.
-  auto names = *t.fs.list(kDir);
-  std::sort(names.begin(), names.end());
-  std::string last = kDir + "/" + names.back();
+  std::string last = t.last_segment();
   FrameReader r(t.fs.data(last));
   std::string rec, why;
   std::uint64_t cut = 0;
@@ -455,7 +449,7 @@ TEST(AuditTamper, AnUnsignedRecoveryClaimIsNotTrusted) {
     cut = r.offset();
   }
   t.fs.data(last).resize(cut);
-  std::uint64_t next_segment = parse_segment_name(names.back()) + 1;
+  std::uint64_t next_segment = parse_segment_name(last.substr(kDir.size() + 1)) + 1;
   Record start{Kind::segment_start, kept.seq + 1, 0, kept.prev,
                "{\"segment\":" + std::to_string(next_segment) +
                    ",\"recovered\":{\"segment\":1,\"last_seq\":" + std::to_string(kept.seq) +
@@ -473,9 +467,7 @@ TEST(AuditTamper, AnUnsignedRecoveryClaimIsNotTrusted) {
 
 TEST(AuditTamper, TheGatewayRefusesToContinueALogCutWhileItWasDown) {
   Tampered t;
-  auto names = *t.fs.list(kDir);
-  std::sort(names.begin(), names.end());
-  std::string last = kDir + "/" + names.back();
+  std::string last = t.last_segment();
   t.fs.data(last).resize(t.fs.data(last).size() / 2);
   AuditLog log(options(), t.key, t.fs);
   Status st = log.start(std::make_pair(t.witness.seq, t.witness.hash));
