@@ -7,6 +7,8 @@
 #   DURATION=10 REPEAT=3 CLIENTS="1 8 32" MODES="simple prepared" PIN=1 WORKERS=1 POLICY=1
 #   AUDIT="off batch fsync"   (one gateway per audit mode, side by side; default: fsync, the
 #                              product's default)
+# PROFILE=DIR records each Sluice run with `perf record -g` into DIR/<target>-<mode>-<clients>.data
+# (read with `perf report -i FILE --no-children`).
 # PIN=1 pins each proxy to CPU 1 and PostgreSQL and pgbench to CPU 0 (steadier figures on a
 # 2-core machine). POLICY=1 loads the agent-baseline policy into Sluice (once it exists).
 # Benchmarks are not tests: nothing here asserts.
@@ -117,8 +119,16 @@ run() {  # target port password pid mode clients
   local target=$1 port=$2 password=$3 pid=$4 mode=$5 clients=$6 out before after tps lat cpu
   before=0
   [ "$pid" != - ] && before=$(cpu_ticks "$pid")
+  local perf_pid=""
+  if [ -n "${PROFILE:-}" ] && [[ $target == sluice-* ]]; then
+    mkdir -p "$PROFILE"
+    perf record -q -F 1999 -g -p "$pid" -o "$PROFILE/$target-$mode-$clients.data" \
+      -- sleep "$DURATION" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   out=$(PGPASSWORD=$password $(pin 0) pgbench -n -S -M "$mode" -c "$clients" -j "$clients" \
         -T "$DURATION" -h 127.0.0.1 -p "$port" -U bench bench 2>&1 || true)
+  [ -n "$perf_pid" ] && wait "$perf_pid" || true
   tps=$(echo "$out" | awk '/^tps/ {print $3; exit}')
   lat=$(echo "$out" | awk '/latency average/ {print $4; exit}')
   cpu="-"

@@ -165,13 +165,15 @@ Status AuditLog::open_segment(std::uint64_t number, const std::string& recovered
   return Status::ok();
 }
 
-std::uint64_t AuditLog::append(Kind kind, std::string body, bool awaited) {
+std::uint64_t AuditLog::append(Kind kind, std::string_view body, bool awaited) {
   constexpr std::size_t kWakeAt = 4096;  // bounds the queue between passes
   std::lock_guard lk(mu_);
   if (!failed_.is_ok() || stop_ || !started_) return 0;
   std::uint64_t ticket = next_ticket_++;
-  queue_.push_back({ticket, kind, now_us(), std::move(body)});
-  bool wake = queue_.size() == kWakeAt;
+  Block& b = *staged_;
+  b.entries.push_back({ticket, kind, now_us(), b.bytes.size(), body.size()});
+  b.bytes.append(body);
+  bool wake = b.entries.size() == kWakeAt;
   if (awaited && options_.durability == Durability::fsync && awaited_queued_++ == 0) wake = true;
   if (wake) cv_.notify_one();
   return ticket;
@@ -244,36 +246,49 @@ std::vector<AuditLog::Recent> AuditLog::recent(std::uint64_t after, std::string_
   std::vector<Recent> out;
   std::lock_guard lk(recent_mu_);
   auto it = std::lower_bound(recent_.begin(), recent_.end(), after + 1,
-                             [](const Recent& r, std::uint64_t s) { return r.seq < s; });
-  for (; it != recent_.end() && out.size() < max; ++it)
-    if (it->body.find(needle) != std::string::npos) out.push_back(*it);
+                             [](const RecentRef& r, std::uint64_t s) { return r.seq < s; });
+  for (; it != recent_.end() && out.size() < max; ++it) {
+    auto body = std::string_view(it->block->bytes).substr(it->offset, it->size);
+    if (body.find(needle) != std::string_view::npos)
+      out.push_back({it->seq, it->kind, it->time_us, std::string(body)});
+  }
   return out;
 }
 
-void AuditLog::add_record(Kind kind, std::int64_t time_us, std::string body, std::string& out) {
-  Record r{kind, head_seq_ + 1, time_us, head_, std::move(body)};
-  std::string bytes = encode_record(r);
-  frames_.add(bytes, out);
-  head_ = hash_bytes(bytes);
-  head_seq_ = r.seq;
+void AuditLog::add_record(Kind kind, std::int64_t time_us, std::string_view body,
+                          std::string& out) {
+  encode_record(kind, head_seq_ + 1, time_us, head_, body, record_);
+  frames_.add(record_, out);
+  head_ = hash_bytes(record_);
+  ++head_seq_;
   ++since_checkpoint_;
-  if (kind != Kind::checkpoint && kind != Kind::segment_start) {
-    // For the live tail; the body moves here, it is not copied.
-    constexpr std::size_t kRecentRecords = 20'000;
-    if (r.body.size() > 256 * 1024) r.body.clear();
-    std::lock_guard lk(recent_mu_);
-    // After a failed write the chain resumes at an earlier seq: drop what was not kept.
-    constexpr std::size_t kRecentBytes = 64 << 20;
-    while (!recent_.empty() && recent_.back().seq >= r.seq) {
-      recent_bytes_ -= recent_.back().body.size();
-      recent_.pop_back();
-    }
-    recent_bytes_ += r.body.size();
-    recent_.push_back({r.seq, kind, time_us, std::move(r.body)});
-    while (recent_.size() > kRecentRecords || recent_bytes_ > kRecentBytes) {
-      recent_bytes_ -= recent_.front().body.size();
-      recent_.pop_front();
-    }
+}
+
+// Keeps the record just added (head_seq_) for the live tail. The tail's byte budget counts
+// whole blocks, since a block stays in memory while any of its records is kept; blocks that
+// leave the tail go back to the writer for reuse.
+void AuditLog::remember(const std::shared_ptr<const Block>& block, const Block::Entry& e) {
+  constexpr std::size_t kRecentRecords = 20'000;
+  constexpr std::size_t kRecentBytes = 64 << 20;
+  std::lock_guard lk(recent_mu_);
+  auto release = [this](std::shared_ptr<const Block> gone, const RecentRef* neighbour) {
+    if (neighbour && neighbour->block == gone) return;  // other records still hold it
+    recent_bytes_ -= gone->bytes.size();
+    if (gone.use_count() == 1 && free_blocks_.size() < 2)
+      free_blocks_.push_back(std::const_pointer_cast<Block>(std::move(gone)));
+  };
+  // After a failed write the chain resumes at an earlier seq: drop what was not kept.
+  while (!recent_.empty() && recent_.back().seq >= head_seq_) {
+    std::shared_ptr<const Block> gone = std::move(recent_.back().block);
+    recent_.pop_back();
+    release(std::move(gone), recent_.empty() ? nullptr : &recent_.back());
+  }
+  if (recent_.empty() || recent_.back().block != block) recent_bytes_ += block->bytes.size();
+  recent_.push_back({head_seq_, e.kind, e.time_us, block, e.offset, e.size});
+  while (recent_.size() > kRecentRecords || recent_bytes_ > kRecentBytes) {
+    std::shared_ptr<const Block> gone = std::move(recent_.front().block);
+    recent_.pop_front();
+    release(std::move(gone), recent_.empty() ? nullptr : &recent_.front());
   }
 }
 
@@ -347,8 +362,8 @@ void AuditLog::fail(const Status& st) {
   {
     std::lock_guard lk(mu_);
     failed_ = st;
-    dropped = queue_.size();
-    queue_.clear();
+    dropped = staged_->entries.size();
+    staged_->clear();
     awaited_queued_ = 0;
   }
   if (file_) (void)file_->close();
@@ -377,8 +392,17 @@ void AuditLog::run() {
   using Clock = std::chrono::steady_clock;
   std::string buf;
   for (;;) {
-    std::deque<Pending> batch;
+    std::shared_ptr<Block> batch;
     bool stopping, flush;
+    if (!spare_) {
+      std::lock_guard lk(recent_mu_);
+      if (!free_blocks_.empty()) {
+        spare_ = std::move(free_blocks_.back());
+        free_blocks_.pop_back();
+        spare_->clear();
+      }
+    }
+    if (!spare_) spare_ = std::make_shared<Block>();
     {
       std::unique_lock lk(mu_);
       // Records nobody waits for (results, session events) are written and synced within
@@ -386,8 +410,8 @@ void AuditLog::run() {
       auto wait = options_.batch_interval;
       if (!failed_.is_ok()) wait = std::chrono::milliseconds(1000);
       cv_.wait_for(lk, wait, [&] {
-        return stop_ || (awaited_queued_ > 0 && failed_.is_ok()) || queue_.size() >= 4096 ||
-               flush_requested_ > durable_;
+        return stop_ || (awaited_queued_ > 0 && failed_.is_ok()) ||
+               staged_->entries.size() >= 4096 || flush_requested_ > durable_;
       });
       awaited_queued_ = 0;
       stopping = stop_;
@@ -405,17 +429,20 @@ void AuditLog::run() {
         continue;
       }
       flush = flush_requested_ > durable_;
-      batch.swap(queue_);
+      if (!staged_->entries.empty()) batch = std::exchange(staged_, std::move(spare_));
     }
     std::uint64_t written = written_ticket_;  // the last ticket in `buf` or on disk
     Status st;
-    for (auto& p : batch) {
-      if (frames_.offset() >= options_.segment_bytes) {
-        st = rotate(buf, written);
-        if (!st.is_ok()) break;
+    if (batch) {
+      for (const auto& e : batch->entries) {
+        if (frames_.offset() >= options_.segment_bytes) {
+          st = rotate(buf, written);
+          if (!st.is_ok()) break;
+        }
+        add_record(e.kind, e.time_us, batch->body(e), buf);
+        remember(batch, e);
+        written = written_ticket_ = e.ticket;
       }
-      add_record(p.kind, p.time_us, std::move(p.body), buf);
-      written = written_ticket_ = p.ticket;
     }
     written = written_ticket_;
     if (!st.is_ok()) {
@@ -444,7 +471,7 @@ void AuditLog::run() {
     }
     if (stopping) {
       std::lock_guard lk(mu_);
-      if (queue_.empty()) break;
+      if (staged_->entries.empty()) break;
     }
   }
   if (file_) (void)file_->close();

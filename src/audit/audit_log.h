@@ -72,7 +72,9 @@ class AuditLog {
   // those wake the writer at once; the rest are written on its next pass (within
   // batch_interval), so that a result record does not start a sync that the next
   // statement's record must then wait behind.
-  std::uint64_t append(Kind kind, std::string body, bool awaited = false);
+  // The body is copied into a shared staging buffer: no allocation per event once warm, and
+  // the writer takes all events since its last pass in one swap.
+  std::uint64_t append(Kind kind, std::string_view body, bool awaited = false);
 
   // Calls `done(true)` once the event of `ticket` is durable, or `done(false)` if it never
   // will be (a write failed). Called on the writer thread, or at once.
@@ -107,11 +109,32 @@ class AuditLog {
   const AuditOptions& options() const { return options_; }
 
  private:
-  struct Pending {
-    std::uint64_t ticket;
+  // Events appended since the writer's last pass, their bodies packed into one buffer. The
+  // writer takes the whole block; the live tail keeps it while it holds any of its records.
+  struct Block {
+    struct Entry {
+      std::uint64_t ticket;
+      Kind kind;
+      std::int64_t time_us;
+      std::size_t offset, size;
+    };
+    std::string bytes;
+    std::vector<Entry> entries;
+    std::string_view body(const Entry& e) const {
+      return std::string_view(bytes).substr(e.offset, e.size);
+    }
+    void clear() {
+      bytes.clear();
+      entries.clear();
+    }
+  };
+  // A record in the live tail: its body stays in the block it was appended in.
+  struct RecentRef {
+    std::uint64_t seq;
     Kind kind;
     std::int64_t time_us;
-    std::string body;
+    std::shared_ptr<const Block> block;
+    std::size_t offset, size;
   };
   bool lost_locked(std::uint64_t first, std::uint64_t last) const;
   struct Waiter {
@@ -122,7 +145,8 @@ class AuditLog {
   void run();
   Status recover_and_open();
   Status open_segment(std::uint64_t number, const std::string& recovered);
-  void add_record(Kind kind, std::int64_t time_us, std::string body, std::string& out);
+  void add_record(Kind kind, std::int64_t time_us, std::string_view body, std::string& out);
+  void remember(const std::shared_ptr<const Block>& block, const Block::Entry& e);
   void add_checkpoint(bool final, std::string& out);
   // Seals the segment (written and synced with `buf`) and opens the next one.
   Status rotate(std::string& buf, std::uint64_t written_ticket);
@@ -139,14 +163,14 @@ class AuditLog {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::condition_variable durable_cv_;
-  std::deque<Pending> queue_;
+  std::shared_ptr<Block> staged_ = std::make_shared<Block>();
   std::vector<Waiter> waiters_;
   std::uint64_t next_ticket_ = 1;
   std::uint64_t durable_ = 0;  // every ticket up to this one is durable or lost
   // Tickets dropped by a failed write: never durable, whatever durable_ says later.
   std::vector<std::pair<std::uint64_t, std::uint64_t>> lost_;
   std::uint64_t flush_requested_ = 0;
-  std::size_t awaited_queued_ = 0;  // records in queue_ someone waits for
+  std::size_t awaited_queued_ = 0;  // records in staged_ someone waits for
 
   Status failed_;  // ok while healthy
   bool stop_ = false;
@@ -154,7 +178,7 @@ class AuditLog {
   std::thread writer_;
 
   mutable std::mutex recent_mu_;
-  std::deque<Recent> recent_;
+  std::deque<RecentRef> recent_;
   std::size_t recent_bytes_ = 0;
 
   // Writer-thread state.
@@ -172,6 +196,9 @@ class AuditLog {
   std::chrono::steady_clock::time_point last_checkpoint_{};
   std::chrono::steady_clock::time_point last_sync_{};
   std::string retry_reason_;
+  std::string record_;                               // scratch: the record being framed
+  std::shared_ptr<Block> spare_;                     // an empty block, ready to swap in
+  std::vector<std::shared_ptr<Block>> free_blocks_;  // blocks the tail let go of
 };
 
 }  // namespace sluice::audit

@@ -68,13 +68,19 @@ std::optional<Hash> parse_hex_hash(std::string_view s) {
 
 std::string encode_record(const Record& r) {
   std::string out;
-  out.reserve(kRecordHeaderSize + r.body.size());
-  out.push_back(static_cast<char>(r.kind));
-  put_u64(out, r.seq);
-  put_u64(out, static_cast<std::uint64_t>(r.time_us));
-  out.append(reinterpret_cast<const char*>(r.prev.data()), r.prev.size());
-  out.append(r.body);
+  encode_record(r.kind, r.seq, r.time_us, r.prev, r.body, out);
   return out;
+}
+
+void encode_record(Kind kind, std::uint64_t seq, std::int64_t time_us, const Hash& prev,
+                   std::string_view body, std::string& out) {
+  out.clear();
+  out.reserve(kRecordHeaderSize + body.size());
+  out.push_back(static_cast<char>(kind));
+  put_u64(out, seq);
+  put_u64(out, static_cast<std::uint64_t>(time_us));
+  out.append(reinterpret_cast<const char*>(prev.data()), prev.size());
+  out.append(body);
 }
 
 Result<Record> decode_record(std::string_view b) {

@@ -52,6 +52,9 @@ struct Record {
 };
 
 std::string encode_record(const Record& r);
+// The same bytes, written into `out` (replacing its contents): the writer reuses one buffer.
+void encode_record(Kind kind, std::uint64_t seq, std::int64_t time_us, const Hash& prev,
+                   std::string_view body, std::string& out);
 Result<Record> decode_record(std::string_view bytes);
 Hash hash_bytes(std::string_view bytes);
 

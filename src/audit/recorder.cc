@@ -39,6 +39,15 @@ std::string_view protocol_name(hook::Protocol p) {
   return "unknown";
 }
 
+// The buffer a record's body is built in before AuditLog::append copies it: one per thread,
+// reused, so that recording allocates nothing per statement once warm.
+std::string& body_buffer() {
+  thread_local std::string buf;
+  if (buf.capacity() > (4u << 20)) std::string().swap(buf);  // after a huge result
+  buf.clear();
+  return buf;
+}
+
 const std::string kRefusedUnrecorded =
     "sluice: the audit log cannot record this statement, so it was not run";
 
@@ -105,8 +114,7 @@ class ResultRecorder final : public hook::ResultObserver {
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                   std::chrono::steady_clock::now() - started_)
                   .count();
-    std::string body;
-    body.reserve(rows_json_.size() + columns_.size() + 200);
+    std::string& body = body_buffer();
     JsonWriter w(body);
     w.begin_object()
         .field("session", std::string_view(session_))
@@ -127,7 +135,7 @@ class ResultRecorder final : public hook::ResultObserver {
     body += ",\"data\":[";
     if (!rows_json_.empty()) body.append(rows_json_, 0, rows_json_.size() - 1);
     body += "]}";
-    log_.append(Kind::result, std::move(body));
+    log_.append(Kind::result, body);
     ++set_;
     columns_.clear();
     reset();
@@ -223,8 +231,7 @@ void AuditRecorder::on_decision(hook::StatementEvent& ev, hook::Decision& d) {
       }
     }
   }
-  std::string body;
-  body.reserve(ev.text.size() + 256);
+  std::string& body = body_buffer();
   JsonWriter w(body);
   w.begin_object()
       .field("session", std::string_view(ev.session.session_id))
@@ -278,8 +285,7 @@ void AuditRecorder::on_decision(hook::StatementEvent& ev, hook::Decision& d) {
     if (!ev.analysis->ok()) w.field("analysis_error", std::string_view(ev.analysis->error));
   }
   w.end_object();
-  std::uint64_t ticket =
-      log_.append(Kind::statement, std::move(body), allowed && log_.sessions_must_wait());
+  std::uint64_t ticket = log_.append(Kind::statement, body, allowed && log_.sessions_must_wait());
   if (!allowed) return;
   if (ticket == 0) {
     Status h = log_.health();

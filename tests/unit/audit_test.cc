@@ -201,6 +201,33 @@ TEST(AuditLog, ChainsSignsAndSeals) {
   EXPECT_NE(unknown.error.find("unknown key"), std::string::npos);
 }
 
+// The live tail keeps the newest records, in order, across the writer's blocks, and lets the
+// oldest go once it holds 20,000.
+TEST(AuditLog, LiveTailKeepsTheNewestRecordsAcrossBlocks) {
+  Fixture f;
+  auto log = f.open(options(Durability::batch));
+  constexpr int kRecords = 25'000;
+  for (int i = 0; i < kRecords; ++i) {
+    ASSERT_GT(log->append(Kind::statement, body(i)), 0u);
+    if (i % 3000 == 0) log->flush();  // several writer passes, so several blocks
+  }
+  log->flush();
+  auto all = log->recent(0, "", 100'000);
+  ASSERT_EQ(all.size(), 20'000u);
+  for (std::size_t k = 0; k < all.size(); ++k) {
+    int i = kRecords - 20'000 + static_cast<int>(k);
+    ASSERT_EQ(all[k].body, body(i)) << k;
+    if (k > 0) {
+      ASSERT_GT(all[k].seq, all[k - 1].seq);
+    }
+  }
+  auto one = log->recent(0, "\"i\":24999,", 10);
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(log->recent(one[0].seq, "", 10).size(), 0u);
+  log->close();
+  EXPECT_TRUE(f.verify().ok);
+}
+
 TEST(AuditLog, NoAcknowledgedRecordIsLostInACrash) {
   for (Durability d : {Durability::fsync, Durability::batch}) {
     Fixture f;
