@@ -10,6 +10,7 @@
 #include "config/config.h"
 #include "policy/policy_stage.h"
 #include "sql/connection_analyzer.h"
+#include "sql/literal_shape.h"
 #include "sql/pg_analyzer.h"
 
 using namespace sluice;
@@ -103,6 +104,34 @@ void BM_AnalyzeWarm(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_AnalyzeWarm);
+
+// Texts never seen before that share a literal shape with earlier ones: the pgbench -S
+// statement with a new key each time (every text misses the exact-text cache; the shape
+// cache answers after one scan).
+void BM_AnalyzeNewLiterals(benchmark::State& state) {
+  sql::ConnectionAnalyzer analyzer(catalog());
+  std::vector<std::string> texts;
+  for (int i = 0; i < 100000; ++i)
+    texts.push_back("select name, email from customers where id = " + std::to_string(i * 7919));
+  std::size_t i = 0;
+  for (auto _ : state) {
+    auto a = analyzer.analyze(texts[i++ % texts.size()]);
+    benchmark::DoNotOptimize(a);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_AnalyzeNewLiterals);
+
+// Literal shapes alone (libpg_query's scanner).
+void BM_LiteralShape(benchmark::State& state) {
+  const std::string s = "select name, email from customers where id = 4242";
+  for (auto _ : state) {
+    auto k = sql::literal_shape(s);
+    benchmark::DoNotOptimize(k);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_LiteralShape);
 
 // The per-statement work of the policy stage on the warm path: cached analysis plus the
 // agent baseline and two user rules.

@@ -8,10 +8,14 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
+#include <string>
 #include <string_view>
 
+#include "core/bytes.h"
 #include "sql/analysis_cache.h"
 #include "sql/catalog.h"
+#include "sql/literal_shape.h"
 #include "sql/pg_analyzer.h"
 
 namespace sluice::sql {
@@ -21,12 +25,21 @@ class ConnectionAnalyzer {
   explicit ConnectionAnalyzer(std::shared_ptr<const Catalog> initial)
       : catalog_(std::move(initial)) {}
 
-  // The analysis of `text` against the current catalog, from the cache when possible.
+  // The analysis of `text` against the current catalog, from the cache when possible: by the
+  // exact text, then by its literal shape (for analyses that hold for any literal values).
   std::shared_ptr<const Analysis> analyze(std::string_view text) {
     auto cat = catalog();
-    if (auto hit = cache_.get(text, cat->generation())) return hit;
+    const std::uint64_t gen = cat->generation();
+    if (auto hit = cache_.get(text, gen)) return hit;
+    std::optional<std::string> shape;
+    if (is_valid_utf8(text)) shape = literal_shape(text);
+    if (shape)
+      if (auto hit = shapes_.get(*shape, gen)) return hit;
     auto a = std::make_shared<const Analysis>(PgAnalyzer(cat).analyze(text));
-    cache_.put(text, a);
+    if (shape && a->ok() && a->independent_of_literals)
+      shapes_.put(*shape, a);
+    else
+      cache_.put(text, a);
     return a;
   }
   // Whether an analysis made earlier (a prepared statement's) still holds.
@@ -43,7 +56,8 @@ class ConnectionAnalyzer {
 
  private:
   std::shared_ptr<const Catalog> catalog_;
-  AnalysisCache cache_;
+  AnalysisCache cache_;   // by exact text
+  AnalysisCache shapes_;  // by literal shape
   std::atomic<bool> stale_{false};
 };
 

@@ -114,7 +114,6 @@ struct Facts {
   bool copy_program = false;            // COPY to or from a program
   bool read_write_transaction = false;  // BEGIN/SET TRANSACTION READ WRITE
   std::vector<std::string> unresolved;  // names the catalog could not resolve
-  std::string text;                     // this statement's own text (a slice of the message)
 
   bool has_effect(Kind k) const;
 };
@@ -126,6 +125,9 @@ struct Analysis {
   std::string error;
   int error_position = 0;  // 1-based character position, 0 when unknown
   std::uint64_t catalog_generation = 0;
+  // No fact depends on the value of a literal: the analysis holds for every text of the same
+  // literal shape (sql/literal_shape.h), and the cache may share it between them.
+  bool independent_of_literals = false;
   bool ok() const { return error.empty(); }
 };
 

@@ -124,8 +124,13 @@ std::string enum_label(std::string_view value, std::string_view prefix) {
   return lower(s);
 }
 
+// Set when the walk read a literal's value (ORDER BY 2, set_config('search_path', ...)): the
+// analysis then holds for this text only, not for every text of its literal shape.
+thread_local bool t_read_literal = false;
+
 // An integer constant of an A_Const body; absent counts as zero.
 bool int_const(J body, std::int64_t& out) {
+  t_read_literal = true;
   J v = body["ival"];
   if (!v) return false;
   out = v["ival"].integer();
@@ -471,8 +476,10 @@ Lineage Walker::func_call(J fc, const Scope& scope, Clause clause) {
   if (bare == "set_config") {
     std::string setting = "*";
     J first = fc["args"].at(0);
-    if (first.type() == "A_Const" && first.body()["sval"])
+    if (first.type() == "A_Const" && first.body()["sval"]) {
+      t_read_literal = true;
       setting = S(first.body()["sval"]["sval"].str());
+    }
     add_unique(f_.settings, lower(setting));
   }
   Lineage out;
@@ -1146,6 +1153,7 @@ void Walker::statement(J n) {
     s["options"].each([&](J o) {
       if (o.type() != "DefElem" || o.body()["defname"].str() != "analyze") return;
       J arg = o.body()["arg"];
+      t_read_literal = true;
       bool off = false;
       if (arg.type() == "Boolean") off = !arg.body()["boolval"].boolean();
       if (arg.type() == "String") off = string_of(arg) == "false" || string_of(arg) == "off";
@@ -1423,18 +1431,10 @@ Analysis PgAnalyzer::analyze(std::string_view sql) const {
     out.error = "the parse tree could not be read";
     return out;
   }
+  t_read_literal = false;
   J(root)
   ["stmts"].each([&](J raw) {
     Facts f;
-    auto begin =
-        static_cast<std::size_t>(std::max<std::int64_t>(0, raw["stmt_location"].integer()));
-    std::int64_t len = raw["stmt_len"].integer();
-    if (begin <= sql.size()) {
-      std::string_view t =
-          sql.substr(begin, len > 0 ? static_cast<std::size_t>(len) : std::string_view::npos);
-      while (!t.empty() && std::isspace(static_cast<unsigned char>(t.front()))) t.remove_prefix(1);
-      f.text = std::string(t);
-    }
     Walker(*catalog_, f).statement(raw["stmt"]);
     if (f.effects.empty() || f.effects.front() != f.kind) {
       f.effects.erase(std::remove(f.effects.begin(), f.effects.end(), f.kind), f.effects.end());
@@ -1443,6 +1443,14 @@ Analysis PgAnalyzer::analyze(std::string_view sql) const {
     out.statements.push_back(std::move(f));
   });
   pg_query_free_parse_result(parsed);
+  // Only plain DML qualifies: its literals become A_Const values the walk does not read
+  // unless it says so. Utility statements carry literals in option lists and settings.
+  out.independent_of_literals =
+      !t_read_literal && !out.statements.empty() &&
+      std::all_of(out.statements.begin(), out.statements.end(), [](const Facts& f) {
+        return f.kind == Kind::select || f.kind == Kind::insert || f.kind == Kind::update ||
+               f.kind == Kind::delete_;
+      });
   return out;
 }
 

@@ -1,0 +1,28 @@
+// literal_shape: a statement's text with every literal constant replaced by a marker of its
+// class (string, integer, numeric, bit string), as PostgreSQL's own scanner tokenizes it.
+//
+// Two texts with the same shape differ only in the values of their literals: the parser
+// builds the same tree from both, with other constants in it. The analysis cache uses the
+// shape as a second key, for analyses that read no literal's value
+// (Analysis::independent_of_literals), so that statements sent with literals instead of
+// parameters (ORMs, agents, pgbench -S in simple mode) are analysed once per shape, not once
+// per value.
+//
+// The tokens come from libpg_query's scanner, the one the parser uses (with
+// standard_conforming_strings on, as the gateway pins upstream): no second lexer of our own
+// whose idea of where a string ends could differ from the server's.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sluice::sql {
+
+// The shape of `text`, or nullopt when it has no literal (the exact text is the better key)
+// or the scanner refuses it. Markers are "\xff" plus a class letter: bytes no valid UTF-8
+// text contains, so a shape never equals another statement's text or shape by accident.
+// The caller must check that `text` is valid UTF-8 first.
+std::optional<std::string> literal_shape(std::string_view text);
+
+}  // namespace sluice::sql
