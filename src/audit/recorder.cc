@@ -48,6 +48,35 @@ std::string& body_buffer() {
   return buf;
 }
 
+// The analysis part of a statement record. Statements repeat (prepared statements, and
+// literal shapes share one analysis), so each thread keeps the last one it wrote.
+std::string_view analysis_json(const std::shared_ptr<const sql::Analysis>& a) {
+  thread_local std::shared_ptr<const sql::Analysis> last;  // held: its address stays unique
+  thread_local std::string json;
+  if (a == last) return json;
+  last = a;
+  json.clear();
+  JsonWriter w(json);
+  w.begin_array();
+  for (const auto& f : a->statements) {
+    w.begin_object().field("kind", sql::to_string(f.kind));
+    w.key("reads").begin_array();
+    for (const auto& r : f.reads) w.string(r);
+    w.end_array().key("writes").begin_array();
+    for (const auto& r : f.writes) w.string(r);
+    w.end_array().key("columns").begin_array();
+    for (const auto& c : f.columns)
+      w.begin_object()
+          .field("relation", std::string_view(c.relation))
+          .field("column", std::string_view(c.column))
+          .field("clause", sql::to_string(c.clause))
+          .end_object();
+    w.end_array().end_object();
+  }
+  w.end_array();
+  return json;
+}
+
 const std::string kRefusedUnrecorded =
     "sluice: the audit log cannot record this statement, so it was not run";
 
@@ -265,23 +294,7 @@ void AuditRecorder::on_decision(hook::StatementEvent& ev, hook::Decision& d) {
         .field("message", std::string_view(d.refusal.message));
   if (d.caps.any()) w.field("max_rows", d.caps.max_rows).field("max_bytes", d.caps.max_bytes);
   if (ev.analysis) {
-    w.key("analysis").begin_array();
-    for (const auto& f : ev.analysis->statements) {
-      w.begin_object().field("kind", sql::to_string(f.kind));
-      w.key("reads").begin_array();
-      for (const auto& r : f.reads) w.string(r);
-      w.end_array().key("writes").begin_array();
-      for (const auto& r : f.writes) w.string(r);
-      w.end_array().key("columns").begin_array();
-      for (const auto& c : f.columns)
-        w.begin_object()
-            .field("relation", std::string_view(c.relation))
-            .field("column", std::string_view(c.column))
-            .field("clause", sql::to_string(c.clause))
-            .end_object();
-      w.end_array().end_object();
-    }
-    w.end_array();
+    w.key("analysis").raw(analysis_json(ev.analysis));
     if (!ev.analysis->ok()) w.field("analysis_error", std::string_view(ev.analysis->error));
   }
   w.end_object();

@@ -1,44 +1,53 @@
 #include "core/json_writer.h"
 
-#include <simdjson.h>
+#include <cstring>
+#include <stdexcept>
 
+#include "core/bytes.h"
 #include "crypto/primitives.h"
 
 namespace sluice {
-
-bool valid_utf8(std::string_view s) {
-  return simdjson::validate_utf8(s.data(), s.size());
-}
 
 void JsonWriter::separator() {
   if (after_key_) {
     after_key_ = false;
     return;
   }
-  if (!first_.back()) out_.push_back(',');
-  first_.back() = false;
+  const std::uint64_t bit = std::uint64_t{1} << depth_;
+  if (!(first_ & bit)) out_.push_back(',');
+  first_ &= ~bit;
+}
+
+void JsonWriter::push() {
+  if (++depth_ >= 64) throw std::length_error("JsonWriter: nested deeper than 63 levels");
+  first_ |= std::uint64_t{1} << depth_;
 }
 
 JsonWriter& JsonWriter::begin_object() {
   separator();
   out_.push_back('{');
-  first_.push_back(true);
+  push();
   return *this;
 }
 JsonWriter& JsonWriter::end_object() {
   out_.push_back('}');
-  first_.pop_back();
+  --depth_;
   return *this;
 }
 JsonWriter& JsonWriter::begin_array() {
   separator();
   out_.push_back('[');
-  first_.push_back(true);
+  push();
   return *this;
 }
 JsonWriter& JsonWriter::end_array() {
   out_.push_back(']');
-  first_.pop_back();
+  --depth_;
+  return *this;
+}
+JsonWriter& JsonWriter::raw(std::string_view json) {
+  separator();
+  out_.append(json);
   return *this;
 }
 JsonWriter& JsonWriter::key(std::string_view k) {
@@ -54,7 +63,7 @@ JsonWriter& JsonWriter::string(std::string_view s) {
   return *this;
 }
 JsonWriter& JsonWriter::text(std::string_view s) {
-  if (valid_utf8(s)) return string(s);
+  if (is_valid_utf8(s)) return string(s);
   separator();
   std::string b64 = crypto::base64_encode(s);
   out_ += "{\"base64\":\"" + b64 + "\"}";

@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <vector>
 
 namespace sluice {
 
@@ -27,6 +26,8 @@ class JsonWriter {
   JsonWriter& unsigned_number(std::uint64_t v);
   JsonWriter& boolean(bool v);
   JsonWriter& null();
+  // A value that is JSON already (built earlier by another JsonWriter).
+  JsonWriter& raw(std::string_view json);
 
   // key + value shorthands
   template <class T>
@@ -35,12 +36,14 @@ class JsonWriter {
  private:
   void separator();
   void escaped(std::string_view s);
+  void push();
   std::string& out_;
-  std::vector<bool> first_{true};
+  // Per nesting level (bit `depth_`): no value written at that level yet. A bit set instead of
+  // a vector: writers are made per record on the data path, and this one allocates nothing.
+  std::uint64_t first_ = 1;
+  unsigned depth_ = 0;
   bool after_key_ = false;
 };
-
-bool valid_utf8(std::string_view s);
 
 template <class T>
 JsonWriter& JsonWriter::field(std::string_view k, const T& v) {

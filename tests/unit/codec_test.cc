@@ -1,6 +1,7 @@
 // The PostgreSQL codec: round trips through builders and parsers, and framing limits.
 #include <gtest/gtest.h>
 
+#include "core/json_writer.h"
 #include "pg_test_util.h"
 #include "proto/pg/message.h"
 
@@ -172,6 +173,20 @@ TEST(Backend, NegotiateProtocolVersionLayout) {
   EXPECT_EQ(m[0].body, std::string("\0\0\0\0\0\0\0\x01", 8) + "_pq_.fancy" + std::string(1, '\0'));
 }
 
+TEST(JsonWriter, NestsSeparatesAndEmbedsRawValues) {
+  std::string out;
+  sluice::JsonWriter w(out);
+  w.begin_object().field("a", std::uint64_t{1}).key("b").begin_array();
+  w.begin_object().end_object().begin_array().null().boolean(true).end_array().string("x\"y");
+  w.end_array().key("c").raw("[1,{\"d\":2}]").field("e", std::string_view("\xff"));
+  w.end_object();
+  EXPECT_EQ(out, R"({"a":1,"b":[{},[null,true],"x\"y"],"c":[1,{"d":2}],"e":{"base64":"/w=="}})");
+  std::string deep;
+  sluice::JsonWriter d(deep);
+  for (int i = 0; i < 63; ++i) d.begin_array();
+  EXPECT_THROW(d.begin_array(), std::length_error);
+}
+
 TEST(Utf8, ValidatesStrictly) {
   EXPECT_TRUE(is_valid_utf8("plain ascii"));
   EXPECT_TRUE(
@@ -182,6 +197,13 @@ TEST(Utf8, ValidatesStrictly) {
   EXPECT_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));  // above U+10FFFF
   EXPECT_FALSE(is_valid_utf8("\xe2\x82"));          // truncated
   EXPECT_FALSE(is_valid_utf8("\xff"));
+  // Past the eight-bytes-at-a-time ASCII scan, in and after a whole block.
+  EXPECT_FALSE(is_valid_utf8("0123456789abcdef\xed\xa0\x80"));
+  EXPECT_FALSE(is_valid_utf8("01234567\xc0\xaf"));
+  EXPECT_TRUE(
+      is_valid_utf8("0123456\xc3\xa9"
+                    "0123456789"));
+  EXPECT_FALSE(is_valid_utf8("0123456\xc3"));
 }
 
 }  // namespace
