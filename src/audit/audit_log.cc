@@ -243,14 +243,21 @@ void AuditLog::close() {
 
 std::vector<AuditLog::Recent> AuditLog::recent(std::uint64_t after, std::string_view needle,
                                                std::size_t max) const {
+  // The references are copied under the lock; the search and the copies of bodies are made
+  // outside it (blocks do not change once written), so the writer is not held up.
+  std::vector<RecentRef> refs;
+  {
+    std::lock_guard lk(recent_mu_);
+    auto it = std::lower_bound(recent_.begin(), recent_.end(), after + 1,
+                               [](const RecentRef& r, std::uint64_t s) { return r.seq < s; });
+    refs.assign(it, recent_.end());
+  }
   std::vector<Recent> out;
-  std::lock_guard lk(recent_mu_);
-  auto it = std::lower_bound(recent_.begin(), recent_.end(), after + 1,
-                             [](const RecentRef& r, std::uint64_t s) { return r.seq < s; });
-  for (; it != recent_.end() && out.size() < max; ++it) {
-    auto body = std::string_view(it->block->bytes).substr(it->offset, it->size);
+  for (const auto& r : refs) {
+    if (out.size() >= max) break;
+    auto body = std::string_view(r.block->bytes).substr(r.offset, r.size);
     if (body.find(needle) != std::string_view::npos)
-      out.push_back({it->seq, it->kind, it->time_us, std::string(body)});
+      out.push_back({r.seq, r.kind, r.time_us, std::string(body)});
   }
   return out;
 }
@@ -500,7 +507,8 @@ Status AuditLog::apply_retention(std::string& out, std::uint64_t written_ticket)
   for (std::size_t i = 0; i < segs.size() && total > options_.retention_bytes; ++i) {
     // What verify needs to tell this removal from an attacker's: the hash the next segment's
     // first record chains to.
-    auto next = fs_.read(options_.dir + "/" + segment_name(segs[i].first + 1));
+    // Its first record (segment_start, well under one block) is all that is needed.
+    auto next = fs_.read(options_.dir + "/" + segment_name(segs[i].first + 1), kBlockSize);
     if (!next) break;
     FrameReader reader(*next);
     std::string rec, why;

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -68,13 +69,14 @@ class PosixFs final : public FileSystem {
       return os_error("creating directory", dir);
     return Status::ok();
   }
-  Result<std::string> read(const std::string& path) override {
+  using FileSystem::read;
+  Result<std::string> read(const std::string& path, std::size_t max_bytes) override {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return os_error("opening", path);
     std::string out;
     char buf[65536];
-    for (;;) {
-      ssize_t n = ::read(fd, buf, sizeof buf);
+    while (out.size() < max_bytes) {
+      ssize_t n = ::read(fd, buf, std::min(sizeof buf, max_bytes - out.size()));
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) {
         ::close(fd);

@@ -1,8 +1,9 @@
 // The file operations the audit log needs, behind an interface so that tests can substitute a
 // layer that loses everything not yet synced (as a power cut would) and check that no
-// acknowledged record is lost (tests/unit/audit_fault_test.cc).
+// acknowledged record is lost (tests/unit/audit_test.cc).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -29,7 +30,9 @@ class FileSystem {
   // Makes the directory's entries (new files, removals) durable.
   virtual Status sync_dir(const std::string& dir) = 0;
   virtual Status make_dir(const std::string& dir) = 0;
-  virtual Result<std::string> read(const std::string& path) = 0;
+  // The file's first `max_bytes` bytes (retention reads one record of a 64 MiB segment).
+  virtual Result<std::string> read(const std::string& path, std::size_t max_bytes) = 0;
+  Result<std::string> read(const std::string& path) { return read(path, SIZE_MAX); }
   // File names (not paths) in `dir`.
   virtual Result<std::vector<std::string>> list(const std::string& dir) = 0;
   virtual Status remove(const std::string& path) = 0;

@@ -33,13 +33,15 @@ class ConnectionAnalyzer {
     if (auto hit = cache_.get(text, gen)) return hit;
     std::optional<std::string> shape;
     if (is_valid_utf8(text)) shape = literal_shape(text);
-    if (shape)
-      if (auto hit = shapes_.get(*shape, gen)) return hit;
+    if (shape) {
+      if (auto hit = shapes_.get(*shape, gen)) {
+        cache_.put(text, hit);  // a text that repeats is then found without a scan
+        return hit;
+      }
+    }
     auto a = std::make_shared<const Analysis>(PgAnalyzer(cat).analyze(text));
-    if (shape && a->ok() && a->independent_of_literals)
-      shapes_.put(*shape, a);
-    else
-      cache_.put(text, a);
+    cache_.put(text, a);
+    if (shape && a->ok() && a->independent_of_literals) shapes_.put(*shape, a);
     return a;
   }
   // Whether an analysis made earlier (a prepared statement's) still holds.

@@ -64,11 +64,12 @@ class FaultFs final : public FileSystem {
     return Status::ok();
   }
   Status make_dir(const std::string&) override { return Status::ok(); }
-  Result<std::string> read(const std::string& path) override {
+  using FileSystem::read;
+  Result<std::string> read(const std::string& path, std::size_t max_bytes) override {
     std::lock_guard lk(mu_);
     auto it = files_.find(path);
     if (it == files_.end()) return error(Code::not_found, path);
-    return it->second.data;
+    return it->second.data.substr(0, max_bytes);
   }
   Result<std::vector<std::string>> list(const std::string& dir) override {
     std::lock_guard lk(mu_);
