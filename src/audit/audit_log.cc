@@ -281,7 +281,8 @@ void AuditLog::remember(const std::shared_ptr<const Block>& block, const Block::
   auto release = [this](std::shared_ptr<const Block> gone, const RecentRef* neighbour) {
     if (neighbour && neighbour->block == gone) return;  // other records still hold it
     recent_bytes_ -= gone->bytes.size();
-    if (gone.use_count() == 1 && free_blocks_.size() < 2)
+    // Reused unless a burst made it large: that memory goes back to the allocator.
+    if (gone.use_count() == 1 && free_blocks_.size() < 2 && gone->bytes.capacity() <= (8u << 20))
       free_blocks_.push_back(std::const_pointer_cast<Block>(std::move(gone)));
   };
   // After a failed write the chain resumes at an earlier seq: drop what was not kept.
