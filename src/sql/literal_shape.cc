@@ -25,6 +25,15 @@ char literal_class(PgQuery__Token t) {
   }
 }
 
+// Tokens after which a literal's value changes the tree's structure, not only a constant in
+// it: `U&"..." UESCAPE '!'` decodes the identifier with the escape character the string
+// gives (so it names another column or table), and `float(p)` is float4 for p <= 24 and
+// float8 above. A text with any of them gets no shape.
+bool literal_shapes_structure(PgQuery__Token t) {
+  return t == PG_QUERY__TOKEN__UESCAPE || t == PG_QUERY__TOKEN__UIDENT ||
+         t == PG_QUERY__TOKEN__USCONST || t == PG_QUERY__TOKEN__FLOAT_P;
+}
+
 }  // namespace
 
 std::optional<std::string> literal_shape(std::string_view text) {
@@ -50,6 +59,10 @@ std::optional<std::string> literal_shape(std::string_view text) {
     // than a replacement that might swallow a token.
     if (t->start < 0 || t->end < t->start || static_cast<std::size_t>(t->start) < prev_end ||
         static_cast<std::size_t>(t->end) > text.size()) {
+      valid = false;
+      break;
+    }
+    if (literal_shapes_structure(t->token)) {
       valid = false;
       break;
     }

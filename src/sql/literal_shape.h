@@ -2,7 +2,9 @@
 // class (string, integer, numeric, bit string), as PostgreSQL's own scanner tokenizes it.
 //
 // Two texts with the same shape differ only in the values of their literals: the parser
-// builds the same tree from both, with other constants in it. The analysis cache uses the
+// builds the same tree from both, with other constants in it. Where a literal's value
+// shapes the tree itself (the escape character of `UESCAPE '!'`, the precision of
+// `float(p)`), the text gets no shape. The analysis cache uses the
 // shape as a second key, for analyses that read no literal's value
 // (Analysis::independent_of_literals), so that statements sent with literals instead of
 // parameters (ORMs, agents, pgbench -S in simple mode) are analysed once per shape, not once

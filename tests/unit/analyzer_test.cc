@@ -348,6 +348,10 @@ TEST(LiteralShape, ReplacesEveryLiteralAsTheServerScansIt) {
   EXPECT_EQ(shape("select $q$ ' ; drop table t; $q$"),
             "select \xff"
             "S");
+  // A literal that decides more than a constant's value: UESCAPE's character decodes the
+  // identifier (a different column), float(p) picks float4 or float8. No shape.
+  EXPECT_EQ(shape("select U&\"!0073sn\" UESCAPE '#' from customers"), "<none>");
+  EXPECT_EQ(shape("select 1::float(10) from customers"), "<none>");
   // The scanner reports no end for U&'' strings: no shape rather than a guess.
   EXPECT_EQ(shape("select U&'d\\0061t' UESCAPE '!'"), "<none>");
   EXPECT_EQ(shape("select B'101', X'ff'"),
@@ -407,6 +411,21 @@ TEST_F(ShapeCacheTest, AnalysesThatReadALiteralAreNotShared) {
   EXPECT_FALSE(shared("explain (analyze 0) select 1", "explain (analyze 1) select 1"));
   EXPECT_TRUE(conn.analyze("explain (analyze 1) select 1")->statements[0].explain_analyze);
   EXPECT_FALSE(conn.analyze("explain (analyze 0) select 1")->statements[0].explain_analyze);
+}
+
+// Found in review: two texts that scan alike but parse to other names or types.
+TEST_F(ShapeCacheTest, LiteralsThatShapeTheTreeAreNotShared) {
+  EXPECT_FALSE(shared("select U&\"!0073sn\" UESCAPE '#' from customers",
+                      "select U&\"!0073sn\" UESCAPE '!' from customers"));
+  auto ssn = conn.analyze("select U&\"!0073sn\" UESCAPE '!' from customers");
+  EXPECT_TRUE(reads_col(ssn->statements[0], "public.customers.ssn"));
+  EXPECT_FALSE(shared("select * from U&\"!0063ustomers\" UESCAPE '#'",
+                      "select * from U&\"!0063ustomers\" UESCAPE '!'"));
+  EXPECT_TRUE(
+      has(conn.analyze("select * from U&\"!0063ustomers\" UESCAPE '!'")->statements[0].reads,
+          "public.customers"));
+  EXPECT_FALSE(shared("select 1::float(10) from customers", "select 1::float(30) from customers"));
+  EXPECT_FALSE(conn.analyze("select 1::float(0) from customers")->ok());
 }
 
 TEST_F(ShapeCacheTest, AStringThatEndsEarlyIsAnotherShape) {
