@@ -647,7 +647,7 @@ void Walker::sort_clause(J list, const Scope& scope, Clause clause) {
       return;
     }
     if (scope.outputs && e.type() == "ColumnRef" && e.body()["fields"].size() == 1 &&
-        clause == Clause::order) {
+        (clause == Clause::order || clause == Clause::group)) {
       std::string name = string_of(e.body()["fields"].at(0));
       auto it = std::find_if(scope.outputs->begin(), scope.outputs->end(),
                              [&](const Column& c) { return c.name == name; });
@@ -664,6 +664,13 @@ void Walker::group_clause(J list, const Scope& scope) {
   list.each([&](J e) {
     if (e.type() == "GroupingSet") {
       group_clause(e.body()["content"], scope);
+      return;
+    }
+    // GROUP BY (1, 2) and ROLLUP((a, b)): the server flattens a parenthesised list into its
+    // items, positions included. ROW(...) is flattened too: reporting its items is the
+    // stricter reading.
+    if (e.type() == "RowExpr") {
+      group_clause(e.body()["args"], scope);
       return;
     }
     std::int64_t pos = 0;
@@ -901,7 +908,9 @@ std::vector<Column> Walker::select(J s, const Scope* parent, Clause ctx) {
     s["windowClause"].each([&](J w) {
       if (w.type() == "WindowDef") window_def(w.body(), scope);
     });
-    s["distinctClause"].each([&](J d) { expr(d, scope, Clause::other); });
+    // DISTINCT ON partitions the rows like GROUP BY, and its items follow ORDER BY's rules
+    // (DISTINCT ON (2) is the second output column).
+    sort_clause(s["distinctClause"], scope, Clause::group);
   }
   scope.outputs = &outputs;
   sort_clause(s["sortClause"], scope, Clause::order);

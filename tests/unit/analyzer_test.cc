@@ -113,6 +113,21 @@ TEST_F(AnalyzerTest, OrderAndGroupByPositionAndAlias) {
   EXPECT_TRUE(has_col(g, "public.customers.ssn", Clause::group));
 }
 
+// Found in review: positions inside a parenthesised GROUP BY list, in grouping sets, and in
+// DISTINCT ON name output columns too.
+TEST_F(AnalyzerTest, GroupingPositionsInListsAndDistinctOn) {
+  for (const char* q : {"select id, card from customers group by (1, 2)",
+                        "select id, card from customers group by rollup((1, 2))",
+                        "select id, card from customers group by grouping sets ((1, 2))",
+                        "select id, card from customers group by (id, card)",
+                        "select distinct on (2) id, card from customers",
+                        "select distinct on (card) id from customers",
+                        "select distinct on (x) id, card as x from customers"})
+    EXPECT_TRUE(has_col(one(q), "public.customers.card", Clause::group)) << q;
+  EXPECT_FALSE(has_col(one("select distinct id, card from customers"), "public.customers.card",
+                       Clause::group));
+}
+
 TEST_F(AnalyzerTest, NamesResolveAsTheServerDoes) {
   EXPECT_TRUE(reads_col(one("select U&\"\\0073sn\" from customers"), "public.customers.ssn"));
   EXPECT_TRUE(reads_col(one("select SSN from PUBLIC.CUSTOMERS"), "public.customers.ssn"));
