@@ -328,6 +328,21 @@ struct Tampered : Fixture {
     auto names = *fs.list(kDir);
     return kDir + "/" + *std::max_element(names.begin(), names.end());
   }
+  // The records of the last segment, each with the hash of its bytes and the file offset
+  // right after it; `more` stops the walk when it returns false.
+  struct Read {
+    Record record;
+    Hash hash;
+    std::uint64_t end;
+  };
+  std::vector<Read> last_segment_records() {
+    std::vector<Read> out;
+    FrameReader r(fs.data(last_segment()));
+    std::string rec, why;
+    while (r.next(rec, why) == FrameReader::Next::record)
+      out.push_back({*decode_record(rec), hash_bytes(rec), r.offset()});
+    return out;
+  }
 };
 
 TEST(AuditTamper, FlipOneByte) {
@@ -380,17 +395,12 @@ TEST(AuditTamper, DeleteASegment) {
 TEST(AuditTamper, DropTheRecordsAfterTheLastCheckpoint) {
   Tampered t;
   // Cut the last segment right after its last non-final checkpoint (or its start record).
-  std::string last = t.last_segment();
-  FrameReader r(t.fs.data(last));
-  std::string rec, why;
   std::uint64_t cut = 0;
-  while (r.next(rec, why) == FrameReader::Next::record) {
-    auto d = decode_record(rec);
-    if (d->kind == Kind::segment_start ||
-        (d->kind == Kind::checkpoint && d->body.find("\"final\":true") == std::string::npos))
-      cut = r.offset();
-  }
-  t.fs.data(last).resize(cut);
+  for (const auto& [d, hash, end] : t.last_segment_records())
+    if (d.kind == Kind::segment_start ||
+        (d.kind == Kind::checkpoint && d.body.find("\"final\":true") == std::string::npos))
+      cut = end;
+  t.fs.data(t.last_segment()).resize(cut);
   // Without a witness the log reads as one that stopped abruptly; the state store's record of
   // the last checkpoint shows what is missing.
   auto rep = t.verify();
@@ -466,17 +476,11 @@ TEST(AuditTamper, AnUnsignedRecoveryClaimIsNotTrusted) {
   Tampered t;
   // Cut the last segment before its seal and add a segment that claims a crash recovery.
   std::string last = t.last_segment();
-  FrameReader r(t.fs.data(last));
-  std::string rec, why;
-  std::uint64_t cut = 0;
-  Record kept;
-  int n = 0;
-  while (r.next(rec, why) == FrameReader::Next::record && ++n <= 3) {
-    kept = *decode_record(rec);
-    kept.prev = hash_bytes(rec);  // (reused below as the hash of this record)
-    cut = r.offset();
-  }
-  t.fs.data(last).resize(cut);
+  auto records = t.last_segment_records();
+  ASSERT_GE(records.size(), 3u);
+  Record kept = records[2].record;  // keep three records
+  kept.prev = records[2].hash;      // (reused below as the hash of this record)
+  t.fs.data(last).resize(records[2].end);
   std::uint64_t next_segment = parse_segment_name(last.substr(kDir.size() + 1)) + 1;
   Record start{Kind::segment_start, kept.seq + 1, 0, kept.prev,
                "{\"segment\":" + std::to_string(next_segment) +

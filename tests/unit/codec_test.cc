@@ -107,6 +107,28 @@ TEST(Frontend, ParseBindExecuteRoundTrip) {
   EXPECT_EQ(em->max_rows, 10);
 }
 
+TEST(Frontend, BindFormatCodes) {
+  // Portal "", statement "s"; one parameter format (binary, for all); two parameters; three
+  // result formats (text, binary, text).
+  std::string body(
+      "\0s\0\0\x01\0\x01\0\x02\0\0\0\x01"
+      "a\0\0\0\x01"
+      "b\0\x03\0\0\0\x01\0\0",
+      27);
+  auto bm = parse_bind(as_bytes(body));
+  ASSERT_TRUE(bm);
+  EXPECT_EQ(bm->param_format(0), 1);
+  EXPECT_EQ(bm->param_format(1), 1);  // the one code applies to every parameter
+  EXPECT_EQ(bm->result_format(0), 0);
+  EXPECT_EQ(bm->result_format(1), 1);
+  EXPECT_EQ(bm->result_format(2), 0);
+  EXPECT_EQ(bm->result_format(3), 0);  // past the codes given: text
+  auto none = parse_bind(as_bytes(std::string("\0s\0\0\0\0\0\0\0", 9)));
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->param_format(0), 0);
+  EXPECT_EQ(none->result_format(0), 0);
+}
+
 TEST(Frontend, BindWithNullAndTruncatedParameters) {
   std::string body("\0s\0\0\0\0\x01\xff\xff\xff\xff\0\0", 13);  // one NULL parameter
   auto bm = parse_bind(as_bytes(body));

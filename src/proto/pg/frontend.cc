@@ -98,11 +98,20 @@ void BindMsg::decode_params(std::vector<std::optional<std::string_view>>& out) c
   }
 }
 
+namespace {
+std::int16_t format_code(std::int16_t count, Bytes codes, std::size_t i) {
+  if (count == 0) return 0;
+  if (count == 1) i = 0;
+  if (i >= static_cast<std::size_t>(count)) return 0;
+  return static_cast<std::int16_t>(load_be16(codes.data() + 2 * i));
+}
+}  // namespace
+
+std::int16_t BindMsg::param_format(std::size_t i) const {
+  return format_code(param_format_count, param_formats, i);
+}
 std::int16_t BindMsg::result_format(std::size_t i) const {
-  if (result_format_count == 0) return 0;
-  if (result_format_count == 1) i = 0;
-  if (i >= static_cast<std::size_t>(result_format_count)) return 0;
-  return static_cast<std::int16_t>(load_be16(result_formats.data() + 2 * i));
+  return format_code(result_format_count, result_formats, i);
 }
 
 std::optional<DescribeMsg> parse_describe(Bytes body) {

@@ -57,6 +57,9 @@ struct BindMsg {
 
   // Appends the parameters to `out` (nullopt is SQL NULL).
   void decode_params(std::vector<std::optional<std::string_view>>& out) const;
+  // The format code (0 text, 1 binary) of parameter or result column `i`: none given means
+  // text, one applies to all, otherwise one each.
+  std::int16_t param_format(std::size_t i) const;
   std::int16_t result_format(std::size_t i) const;
 };
 std::optional<BindMsg> parse_bind(Bytes body);

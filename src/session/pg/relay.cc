@@ -40,6 +40,16 @@ void write_refusal(OutputBuffer& out, const hook::Refusal& r) {
   out.own([&](std::string& s) { sluice::pg::append_error(s, e); });
 }
 
+// The columns of a RowDescription, as result observers see them; false if it is malformed.
+bool result_columns(Bytes body, std::vector<hook::ResultColumn>& out) {
+  auto cols = sluice::pg::parse_row_description(body);
+  if (!cols) return false;
+  out.clear();
+  for (const auto& c : *cols)
+    out.push_back({std::string(c.name), static_cast<std::uint32_t>(c.type_oid), c.format == 1});
+  return true;
+}
+
 }  // namespace
 
 PgRelay::PgRelay(const hook::SessionInfo& session, const hook::StatementPipeline& pipeline,
@@ -279,16 +289,10 @@ PgRelay::Handled PgRelay::on_bind(const Frame& f, const std::uint8_t* raw) {
     portal->params.reserve(views.size());
     for (const auto& p : views)
       portal->params.emplace_back(p ? std::optional<std::string>(std::string(*p)) : std::nullopt);
-    // Format codes: none (all text), one (for all), or one per parameter.
     if (m->param_format_count > 0) {
       portal->param_binary.resize(views.size());
-      for (std::size_t i = 0; i < views.size(); ++i) {
-        std::size_t k = m->param_format_count == 1 ? 0 : i;
-        if (k < static_cast<std::size_t>(m->param_format_count) &&
-            2 * k + 1 < m->param_formats.size())
-          portal->param_binary[i] = (static_cast<int>(m->param_formats[2 * k]) << 8 |
-                                     static_cast<int>(m->param_formats[2 * k + 1])) == 1;
-      }
+      for (std::size_t i = 0; i < views.size(); ++i)
+        portal->param_binary[i] = m->param_format(i) == 1;
     }
   }
   to_server_.pass(raw, f.wire_size());
@@ -355,16 +359,20 @@ void PgRelay::describe_execute_columns(Pending& e) {
   if (e.columns_told || e.observers.empty() || !e.portal) return;
   e.columns_told = true;
   const Portal& portal = *e.portal;
-  Columns cols;
-  if (portal.columns) {
-    cols = *portal.columns;
-  } else if (portal.stmt && portal.stmt->columns) {
-    cols = *portal.stmt->columns;
-    for (std::size_t i = 0; i < cols.size(); ++i)
-      cols[i].binary =
-          portal.all_results_binary || (i < portal.result_binary.size() && portal.result_binary[i]);
+  const Columns* cols = portal.columns.get();
+  Columns with_formats;
+  if (!cols && portal.stmt && portal.stmt->columns) {
+    // A statement's description says text for every column; Bind chose the formats.
+    cols = portal.stmt->columns.get();
+    if (portal.all_results_binary || !portal.result_binary.empty()) {
+      with_formats = *cols;
+      for (std::size_t i = 0; i < with_formats.size(); ++i)
+        with_formats[i].binary = portal.all_results_binary ||
+                                 (i < portal.result_binary.size() && portal.result_binary[i]);
+      cols = &with_formats;
+    }
   }
-  for (auto& o : e.observers) o->on_columns(cols);
+  for (auto& o : e.observers) o->on_columns(cols ? *cols : Columns{});
 }
 
 void PgRelay::refuse_extended(const hook::Refusal& r) {
@@ -588,16 +596,8 @@ void PgRelay::handle_server(const Frame& f, const std::uint8_t* raw, ServerStep&
         to_client_.pass(raw, size);
       } else if (f.type == be::kRowDescription || f.type == be::kNoData) {
         if (f.type == be::kRowDescription && (e.stmt || e.portal)) {
-          if (auto cols = sluice::pg::parse_row_description(f.body)) {
-            auto out = std::make_shared<Columns>();
-            for (const auto& c : *cols)
-              out->push_back(
-                  {std::string(c.name), static_cast<std::uint32_t>(c.type_oid), c.format == 1});
-            if (e.portal)
-              e.portal->columns = std::move(out);
-            else
-              e.stmt->columns = std::move(out);
-          }
+          auto out = std::make_shared<Columns>();
+          if (result_columns(f.body, *out)) (e.portal ? e.portal->columns : e.stmt->columns) = out;
         }
         to_client_.pass(raw, size);
         pop_front(step);
@@ -689,12 +689,8 @@ void PgRelay::on_result_message(Pending& e, const Frame& f, const std::uint8_t* 
       if (e.kind != Kind::query) break;
       if (swallow) return;
       if (!e.observers.empty()) {
-        auto cols = sluice::pg::parse_row_description(f.body);
-        if (!cols) return server_fatal(step, "malformed RowDescription from the server");
-        columns_.clear();
-        for (const auto& c : *cols)
-          columns_.push_back(
-              {std::string(c.name), static_cast<std::uint32_t>(c.type_oid), c.format == 1});
+        if (!result_columns(f.body, columns_))
+          return server_fatal(step, "malformed RowDescription from the server");
         for (auto& o : e.observers) o->on_columns(columns_);
       }
       to_client_.pass(raw, size);
