@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config clang libclang-rt-14-dev
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libssl-dev libpg-query-dev libprotobuf-c-dev libsqlite3-dev libpq-dev libyaml-cpp-dev libsimdjson-dev
+  libssl-dev libpg-query-dev postgresql-server-dev-15 libprotobuf-c-dev libsqlite3-dev libpq-dev libyaml-cpp-dev libsimdjson-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   postgresql-15 postgresql-client-15 pgbouncer
   python3-psycopg python3-pytest python3-yaml python3-cryptography

@@ -1,97 +1,22 @@
 #include "sql/pg_analyzer.h"
 
-#include <pg_query.h>
-#include <simdjson.h>
-
 #include <algorithm>
 #include <cctype>
 #include <cstring>
 
 #include "core/bytes.h"
+#include "sql/pg_tree.h"
 
-// The parse tree is read from libpg_query's JSON output with simdjson: measured on this
-// machine, PostgreSQL's parser takes 1-5 us for typical agent queries, libpg_query's
-// protobuf output adds 12-50 us (and unpacking another 8-40 us), while its JSON output adds
-// 2-10 us and simdjson reads it in under 2 us. bench/RESULTS.md has the figures.
-//
-// JSON shapes: a `Node*` field is `{"TypeName": {fields}}`; a typed struct field (a RangeVar
-// `relation`, an Alias) is the bare object; false, zero and empty fields are left out.
+// The walker reads PostgreSQL's raw parse tree through PgNode (pg_tree.h), which presents it
+// as libpg_query's JSON output does: a `Node*` field is a wrapped node (`type()`, `body()`); a
+// typed struct field (a RangeVar `relation`, an Alias) is the bare fields; false, zero and
+// empty fields read as absent. Measured on this machine, serialising the tree to JSON cost
+// 2-4x the parse itself (bench/RESULTS.md).
 
 namespace sluice::sql {
 namespace {
 
-using simdjson::dom::element;
-
-// ---- JSON access -----------------------------------------------------------------------------
-
-// A JSON value that may be absent. Absent values read as empty, false or zero.
-class J {
- public:
-  J() = default;
-  explicit J(element e) : e_(e), ok_(true) {}
-
-  bool ok() const { return ok_; }
-  explicit operator bool() const { return ok_; }
-
-  J operator[](std::string_view key) const {
-    if (!ok_ || !e_.is_object()) return {};
-    auto r = e_[key];
-    if (r.error()) return {};
-    return J(r.value_unsafe());
-  }
-  std::string_view str() const {
-    if (!ok_ || !e_.is_string()) return {};
-    return std::string_view(e_.get_string().value_unsafe());
-  }
-  bool boolean() const { return ok_ && e_.is_bool() && e_.get_bool().value_unsafe(); }
-  std::int64_t integer() const {
-    if (!ok_ || !e_.is_int64()) return 0;
-    return e_.get_int64().value_unsafe();
-  }
-  std::size_t size() const {
-    if (!ok_ || !e_.is_array()) return 0;
-    return e_.get_array().value_unsafe().size();
-  }
-  template <class F>
-  void each(F&& f) const {
-    if (!ok_ || !e_.is_array()) return;
-    simdjson::dom::array arr = e_.get_array().value_unsafe();  // not a temporary's member
-    for (element x : arr) f(J(x));
-  }
-  J at(std::size_t i) const {
-    if (!ok_ || !e_.is_array()) return {};
-    auto r = e_.get_array().value_unsafe().at(i);
-    if (r.error()) return {};
-    return J(r.value_unsafe());
-  }
-  // A wrapped node: {"Type": {...}}. Empty type when this is not one.
-  std::string_view type() const {
-    if (!ok_ || !e_.is_object()) return {};
-    auto obj = e_.get_object().value_unsafe();
-    if (obj.size() != 1) return {};
-    auto kv = *obj.begin();
-    std::string_view k = kv.key;
-    return !k.empty() && std::isupper(static_cast<unsigned char>(k[0])) ? k : std::string_view{};
-  }
-  J body() const {
-    if (!ok_ || !e_.is_object()) return {};
-    auto obj = e_.get_object().value_unsafe();
-    if (obj.size() != 1) return {};
-    return J((*obj.begin()).value);
-  }
-  bool is_object() const { return ok_ && e_.is_object(); }
-  bool is_array() const { return ok_ && e_.is_array(); }
-  template <class F>
-  void members(F&& f) const {
-    if (!is_object()) return;
-    simdjson::dom::object obj = e_.get_object().value_unsafe();
-    for (auto kv : obj) f(std::string_view(kv.key), J(kv.value));
-  }
-
- private:
-  element e_;
-  bool ok_ = false;
-};
+using J = PgNode;
 
 template <class T>
 void add_unique(std::vector<T>& v, const T& x) {
@@ -1425,24 +1350,16 @@ Analysis PgAnalyzer::analyze(std::string_view sql) const {
     return out;
   }
   std::string text(sql);  // NUL-terminated for the parser
-  PgQueryParseResult parsed = pg_query_parse(text.c_str());
-  if (parsed.error) {
-    out.error = parsed.error->message ? parsed.error->message : "syntax error";
-    out.error_position = parsed.error->cursorpos;
-    pg_query_free_parse_result(parsed);
-    return out;
-  }
-  thread_local simdjson::dom::parser json;
-  element root;
-  auto err = json.parse(parsed.parse_tree, std::strlen(parsed.parse_tree)).get(root);
-  if (err) {
-    pg_query_free_parse_result(parsed);
-    out.error = "the parse tree could not be read";
+  sl_parse parsed = sl_parse_begin(text.c_str());
+  if (!parsed.tree && parsed.error) {
+    out.error = parsed.error;
+    out.error_position = parsed.cursor;
+    sl_parse_end(&parsed);
     return out;
   }
   t_read_literal = false;
-  J(root)
-  ["stmts"].each([&](J raw) {
+  PgNode::unknown_node_seen() = false;
+  J::root(parsed.tree)["stmts"].each([&](J raw) {
     Facts f;
     Walker(*catalog_, f).statement(raw["stmt"]);
     if (f.effects.empty() || f.effects.front() != f.kind) {
@@ -1451,7 +1368,13 @@ Analysis PgAnalyzer::analyze(std::string_view sql) const {
     }
     out.statements.push_back(std::move(f));
   });
-  pg_query_free_parse_result(parsed);
+  sl_parse_end(&parsed);
+  if (PgNode::unknown_node_seen()) {
+    // Fail closed: part of the tree could not be read, so the facts may be incomplete.
+    out.statements.clear();
+    out.error = "the statement uses a construct the analyzer cannot read";
+    return out;
+  }
   // Only plain DML qualifies: its literals become A_Const values the walk does not read
   // unless it says so. Utility statements carry literals in option lists and settings.
   out.independent_of_literals =
