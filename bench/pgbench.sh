@@ -7,6 +7,11 @@
 #   DURATION=10 REPEAT=3 CLIENTS="1 8 32" MODES="simple prepared" PIN=1 WORKERS=1 POLICY=1
 #   AUDIT="off batch fsync"   (one gateway per audit mode, side by side; default: fsync, the
 #                              product's default)
+# BATCH_INTERVAL=10ms sets audit.batch_interval for the `batch` gateway.
+# TRACE=DIR counts each proxy's system calls with `perf trace -s` into DIR (slows it ~10x:
+# read the counts, not the TPS).
+# On stderr, per statement for each proxy: user and system CPU µs, context switches
+# (voluntary: it blocked; involuntary: it was preempted), and CPU µs by thread.
 # PROFILE=DIR records each Sluice run with `perf record -g` into DIR/<target>-<mode>-<clients>.data
 # (read with `perf report -i FILE --no-children`).
 # PIN=1 pins each proxy to CPU 1 and PostgreSQL and pgbench to CPU 0 (steadier figures on a
@@ -39,6 +44,11 @@ trap cleanup EXIT
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 pin() { if [ "$PIN" = 1 ]; then echo "taskset -c $1"; fi; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # utime + stime, in clock ticks
+# Context switches of every thread of a process (voluntary: it blocked; involuntary: preempted).
+user_sys_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
+# "tid:comm:ticks" for every thread (utime + stime).
+thread_ticks() { for t in /proc/"$1"/task/*; do awk -v t="${t##*/}" '{ sub(/.*\) /, ""); print t ":" $12 + $13 }' "$t/stat" 2>/dev/null; done | tr '\n' ' '; }
+ctx_switches() { cat /proc/"$1"/task/*/status | awk '/^voluntary_ctxt/ {v += $2} /^nonvoluntary_ctxt/ {n += $2} END {print v, n}'; }
 tick_hz=$(getconf CLK_TCK)
 
 pg_port=$(free_port); bouncer_port=$(free_port); sluice_port=$(free_port)
@@ -90,7 +100,7 @@ export BENCH_PASSWORD=benchpw
 for audit in $AUDIT; do
   case $audit in
     off) audit_cfg="audit: { enabled: false }" ;;
-    batch) audit_cfg="audit: { durability: batch }" ;;
+    batch) audit_cfg="audit: { durability: batch${BATCH_INTERVAL:+, batch_interval: $BATCH_INTERVAL} }" ;;
     fsync) audit_cfg="audit: { durability: fsync }" ;;
     *) echo "AUDIT takes off, batch, fsync" >&2; exit 2 ;;
   esac
@@ -120,6 +130,16 @@ run() {  # target port password pid mode clients
   before=0
   [ "$pid" != - ] && before=$(cpu_ticks "$pid")
   local perf_pid=""
+  local trace_pid=""
+  if [ -n "${TRACE:-}" ] && [ "$pid" != - ]; then
+    mkdir -p "$TRACE"
+    timeout -s INT "$DURATION" perf trace -s -p "$pid" -o "$TRACE/$target-$mode-$clients.txt"       >/dev/null 2>&1 &
+    trace_pid=$!
+  fi
+  local cs_before="0 0" us_before="0 0"
+  local th_before=""
+  [ "$pid" != - ] && cs_before=$(ctx_switches "$pid") && us_before=$(user_sys_ticks "$pid") &&
+    th_before=$(thread_ticks "$pid")
   if [ -n "${PROFILE:-}" ] && [[ $target == sluice-* ]]; then
     mkdir -p "$PROFILE"
     perf record -q -F 1999 -g -p "$pid" -o "$PROFILE/$target-$mode-$clients.data" \
@@ -129,6 +149,11 @@ run() {  # target port password pid mode clients
   out=$(PGPASSWORD=$password $(pin 0) pgbench -n -S -M "$mode" -c "$clients" -j "$clients" \
         -T "$DURATION" -h 127.0.0.1 -p "$port" -U bench bench 2>&1 || true)
   [ -n "$perf_pid" ] && wait "$perf_pid" || true
+  [ -n "$trace_pid" ] && wait "$trace_pid" || true
+  local cs_after="0 0" us_after="0 0"
+  local th_after=""
+  [ "$pid" != - ] && cs_after=$(ctx_switches "$pid") && us_after=$(user_sys_ticks "$pid") &&
+    th_after=$(thread_ticks "$pid")
   tps=$(echo "$out" | awk '/^tps/ {print $3; exit}')
   lat=$(echo "$out" | awk '/latency average/ {print $4; exit}')
   cpu="-"
@@ -136,6 +161,20 @@ run() {  # target port password pid mode clients
     after=$(cpu_ticks "$pid")
     cpu=$(awk -v t=$((after - before)) -v hz="$tick_hz" -v tps="$tps" -v d="$DURATION" \
           'BEGIN { printf "%.1f", t / hz * 1e6 / (tps * d) }')
+    # Per statement, to stderr: user and system CPU µs, and context switches, voluntary
+    # (blocked) and involuntary (preempted).
+    echo "$us_before $us_after $cs_before $cs_after" |
+      awk -v tps="$tps" -v d="$DURATION" -v hz="$tick_hz" -v what="$target $mode $clients" \
+      '{ n = tps * d; printf "per statement %s: user %.1f us, sys %.1f us, ctx switches voluntary %.3f involuntary %.3f\n",
+         what, ($3 - $1) / hz * 1e6 / n, ($4 - $2) / hz * 1e6 / n, ($7 - $5) / n, ($8 - $6) / n }' >&2
+    # CPU µs per statement of each thread that used any.
+    echo "$th_before | $th_after" | awk -v tps="$tps" -v d="$DURATION" -v hz="$tick_hz" -v what="$target $mode $clients" '
+      { split($0, halves, "[|]"); nb = split(halves[1], b, " "); na = split(halves[2], a, " ")
+        for (i = 1; i <= nb; i++) { split(b[i], x, ":"); before[x[1]] = x[2] }
+        line = ""
+        for (i = 1; i <= na; i++) { split(a[i], x, ":"); dt = x[2] - before[x[1]]
+          if (dt > 0) line = line sprintf(" tid %s %.1f", x[1], dt / hz * 1e6 / (tps * d)) }
+        print "per statement by thread " what ":" line }' >&2
   fi
   echo "$target $mode $clients $tps $lat $cpu"
 }

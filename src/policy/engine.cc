@@ -126,11 +126,10 @@ StatementDecision evaluate(const Policy& policy, const sql::Facts& f, const Eval
     return d;
   }
   for (const auto& rule : policy.rules) {
-    std::string reason = rule.reason;
+    std::optional<std::string> caught;
     if (rule.check) {
-      auto caught = rule.check(f, ctx);
+      caught = rule.check(f, ctx);
       if (!caught) continue;
-      if (reason.empty()) reason = *caught;
     } else if (!matches(rule.when, f, ctx)) {
       continue;
     }
@@ -145,7 +144,7 @@ StatementDecision evaluate(const Policy& policy, const sql::Facts& f, const Eval
     d.action = rule.action;
     d.mode = rule.mode;
     d.rule = rule.name;
-    d.reason = reason;
+    d.reason = rule.reason.empty() && caught ? std::move(*caught) : rule.reason;
     return d;
   }
   d.action = policy.default_for(ctx.session.role);

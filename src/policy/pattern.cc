@@ -5,18 +5,32 @@
 namespace sluice::policy {
 namespace {
 
-bool iequal(char a, char b) {
-  return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+// Names fold case as PostgreSQL folds unquoted identifiers: ASCII letters only.
+char fold(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
 }
 
-bool glob(std::string_view pat, std::string_view s) {
-  return glob_match(pat, s, true);
+// The next dot-separated part of `s` (consumed), or false when there is none left.
+bool next_part(std::string_view& s, bool& more, std::string_view& part) {
+  if (!more) return false;
+  auto dot = s.find('.');
+  part = s.substr(0, dot);
+  more = dot != std::string_view::npos;
+  if (more) s.remove_prefix(dot + 1);
+  return true;
 }
 
 }  // namespace
 
 bool glob_match(std::string_view pat, std::string_view s, bool ignore_case) {
-  auto same = [&](char a, char b) { return ignore_case ? iequal(a, b) : a == b; };
+  if (pat.find('*') == std::string_view::npos) {  // no wildcard: an equality
+    if (pat.size() != s.size()) return false;
+    if (!ignore_case) return pat == s;
+    for (std::size_t i = 0; i < s.size(); ++i)
+      if (fold(pat[i]) != fold(s[i])) return false;
+    return true;
+  }
+  auto same = [&](char a, char b) { return ignore_case ? fold(a) == fold(b) : a == b; };
   std::size_t p = 0, i = 0, star = std::string_view::npos, mark = 0;
   while (i < s.size()) {
     if (p < pat.size() && pat[p] == '*') {
@@ -34,17 +48,6 @@ bool glob_match(std::string_view pat, std::string_view s, bool ignore_case) {
   }
   while (p < pat.size() && pat[p] == '*') ++p;
   return p == pat.size();
-}
-
-std::vector<std::string_view> split_dotted(std::string_view s) {
-  std::vector<std::string_view> out;
-  while (true) {
-    auto dot = s.find('.');
-    out.push_back(s.substr(0, dot));
-    if (dot == std::string_view::npos) break;
-    s.remove_prefix(dot + 1);
-  }
-  return out;
 }
 
 Result<NamePattern> NamePattern::parse(std::string_view text) {
@@ -94,24 +97,23 @@ Result<NamePattern> NamePattern::parse(std::string_view text) {
 
 bool NamePattern::part_matches(const Part& p, std::string_view value) {
   if (p.quoted) return p.text == value;
-  return glob(p.text, value);
+  return glob_match(p.text, value, true);
+}
+
+bool NamePattern::matches_parts(std::string_view dotted, std::size_t n) const {
+  bool more = true;
+  std::string_view part;
+  for (std::size_t i = 0; i < n; ++i)
+    if (!next_part(dotted, more, part) || !part_matches(parts_[i], part)) return false;
+  return !more;  // exactly n parts
 }
 
 bool NamePattern::matches_name(std::string_view dotted) const {
-  auto parts = split_dotted(dotted);
-  if (parts.size() != parts_.size()) return false;
-  for (std::size_t i = 0; i < parts.size(); ++i)
-    if (!part_matches(parts_[i], parts[i])) return false;
-  return true;
+  return matches_parts(dotted, parts_.size());
 }
 
 bool NamePattern::matches_relation(std::string_view qualified) const {
-  auto parts = split_dotted(qualified);
-  std::size_t n = parts_.size() == 3 ? 2 : parts_.size();
-  if (parts.size() != n) return false;
-  for (std::size_t i = 0; i < n; ++i)
-    if (!part_matches(parts_[i], parts[i])) return false;
-  return true;
+  return matches_parts(qualified, parts_.size() == 3 ? 2 : parts_.size());
 }
 
 bool NamePattern::matches_column(std::string_view relation, std::string_view column) const {

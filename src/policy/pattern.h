@@ -34,14 +34,13 @@ class NamePattern {
     bool quoted = false;
   };
   static bool part_matches(const Part& p, std::string_view value);
+  // The first n parts of `dotted`, which must have exactly n.
+  bool matches_parts(std::string_view dotted, std::size_t n) const;
   std::vector<Part> parts_;
   std::string text_;
 };
 
 // `*` matches any run of characters; nothing else is special.
 bool glob_match(std::string_view pattern, std::string_view s, bool ignore_case = false);
-
-// Splits "a.b.c" into parts (no quoting; resolved names never need it).
-std::vector<std::string_view> split_dotted(std::string_view s);
 
 }  // namespace sluice::policy

@@ -23,13 +23,14 @@ namespace sluice::sql {
 class ConnectionAnalyzer {
  public:
   explicit ConnectionAnalyzer(std::shared_ptr<const Catalog> initial)
-      : catalog_(std::move(initial)) {}
+      : catalog_(std::move(initial)), generation_(catalog_->generation()) {}
 
   // The analysis of `text` against the current catalog, from the cache when possible: by the
   // exact text, then by its literal shape (for analyses that hold for any literal values).
   std::shared_ptr<const Analysis> analyze(std::string_view text) {
-    auto cat = catalog();
-    const std::uint64_t gen = cat->generation();
+    // The generation alone decides a cache hit: no reference to the catalog is taken unless
+    // the text is analysed.
+    const std::uint64_t gen = generation_.load(std::memory_order_acquire);
     if (auto hit = cache_.get(text, gen)) return hit;
     std::optional<std::string> shape;
     if (is_valid_utf8(text)) shape = literal_shape(text);
@@ -39,17 +40,21 @@ class ConnectionAnalyzer {
         return hit;
       }
     }
-    auto a = std::make_shared<const Analysis>(PgAnalyzer(cat).analyze(text));
+    auto a = std::make_shared<const Analysis>(PgAnalyzer(catalog()).analyze(text));
     cache_.put(text, a);
     if (shape && a->ok() && a->independent_of_literals) shapes_.put(*shape, a);
     return a;
   }
   // Whether an analysis made earlier (a prepared statement's) still holds.
-  bool current(const Analysis& a) const { return a.catalog_generation == catalog()->generation(); }
+  bool current(const Analysis& a) const {
+    return a.catalog_generation == generation_.load(std::memory_order_acquire);
+  }
 
   std::shared_ptr<const Catalog> catalog() const { return std::atomic_load(&catalog_); }
   void set_catalog(std::shared_ptr<const Catalog> c) {
+    const std::uint64_t gen = c->generation();
     std::atomic_store(&catalog_, std::move(c));
+    generation_.store(gen, std::memory_order_release);
     stale_.store(false);
   }
   // A statement may have changed the schema: the loader refreshes soon.
@@ -58,8 +63,9 @@ class ConnectionAnalyzer {
 
  private:
   std::shared_ptr<const Catalog> catalog_;
-  AnalysisCache cache_;   // by exact text
-  AnalysisCache shapes_;  // by literal shape
+  std::atomic<std::uint64_t> generation_;  // catalog_'s, readable without a lock
+  AnalysisCache cache_;                    // by exact text
+  AnalysisCache shapes_;                   // by literal shape
   std::atomic<bool> stale_{false};
 };
 
