@@ -7,7 +7,8 @@
 #   DURATION=10 REPEAT=3 CLIENTS="1 8 32" MODES="simple prepared" PIN=1 WORKERS=1 POLICY=1
 #   AUDIT="off batch fsync"   (one gateway per audit mode, side by side; default: fsync, the
 #                              product's default)
-# BATCH_INTERVAL=10ms sets audit.batch_interval for the `batch` gateway.
+# BATCH_INTERVAL=10ms sets audit.batch_interval for the `batch` gateway; AUDIT_TMPFS=1 puts
+# its audit directory on /dev/shm (to tell the disk's share of the cost from the CPU's).
 # TRACE=DIR counts each proxy's system calls with `perf trace -s` into DIR (slows it ~10x:
 # read the counts, not the TPS).
 # On stderr, per statement for each proxy: user and system CPU µs, context switches
@@ -34,6 +35,7 @@ work=$(mktemp -d /tmp/sluice-bench-XXXXXX)
 chown postgres "$work"
 cleanup() {
   for pid in "${sluice_pids[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
+  rm -rf /dev/shm/sluice-bench-audit-* 2>/dev/null || true
   [ -n "${bouncer_pid:-}" ] && kill "$bouncer_pid" 2>/dev/null || true
   runuser -u postgres -- "$PGBIN/pg_ctl" -D "$work/data" -m immediate stop >/dev/null 2>&1 || true
   rm -rf "$work"
@@ -100,7 +102,7 @@ export BENCH_PASSWORD=benchpw
 for audit in $AUDIT; do
   case $audit in
     off) audit_cfg="audit: { enabled: false }" ;;
-    batch) audit_cfg="audit: { durability: batch${BATCH_INTERVAL:+, batch_interval: $BATCH_INTERVAL} }" ;;
+    batch) audit_cfg="audit: { durability: batch${BATCH_INTERVAL:+, batch_interval: $BATCH_INTERVAL}${AUDIT_TMPFS:+, dir: $(mktemp -d /dev/shm/sluice-bench-audit-XXXXXX)} }" ;;
     fsync) audit_cfg="audit: { durability: fsync }" ;;
     *) echo "AUDIT takes off, batch, fsync" >&2; exit 2 ;;
   esac

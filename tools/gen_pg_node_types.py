@@ -8,6 +8,11 @@ This script reads those from PostgreSQL's own headers (postgresql-server-dev-15)
 C file that states each offset and size with offsetof/sizeof, so the compiler, not this
 script, decides the layout.
 
+Every node struct is checked against libpg_query's own description of it, the message of the
+same name in pg_query.proto: the fields must be the same, in the same order (a field a later
+minor release appended is left out, since libpg_query's nodes do not have it). A struct that
+differs stops the build; a node type the proto does not describe is left out of the table.
+
 Enum values are the exception. libpg_query builds its parser from its own copy of the headers,
 and that copy reorders some enums (LimitOption's DEFAULT comes first, so that zero means "no
 limit"). libpg_query's pg_query.proto lists every enum in its own order, numbered from one;
@@ -29,6 +34,12 @@ INT_TYPES = {"int", "int16", "int32", "int64", "uint32", "uint64", "long", "bits
 SKIP_TYPES = {"double", "float", "float4", "float8", "Cost", "Cardinality", "Selectivity",
               "Datum", "ParseLoc", "TimeLineID"}
 # Pointers that hold no node: sets of integers and arrays of scalars.
+# Fields libpg_query's proto leaves out on purpose (it never fills them in a raw tree).
+LEFT_OUT_OF_PROTO = {("Query", "queryId")}
+# Fields a minor release appended after the PostgreSQL version libpg_query copied (15.1):
+# libpg_query's nodes do not have them, so they are never read. Any other difference
+# between a struct and its proto message stops the build.
+APPENDED_SINCE = {("CreateStatsStmt", "owner")}
 NON_NODE_POINTERS = {"Bitmapset", "Oid", "AttrNumber", "int", "int16", "bool", "Datum",
                      "ParamListInfo", "void"}
 
@@ -77,6 +88,14 @@ def main():
     # libpg_query's enum orders.
     with open(proto_path, encoding="utf-8") as f:
         proto = f.read()
+    # libpg_query's node messages: the C field names (json_name), in declaration order.
+    proto_messages = {}
+    for mm in re.finditer(r"^message\s+(\w+)\s*\{(.*?)^\}", proto, re.S | re.M):
+        names = []
+        for fm in re.finditer(r"^\s*(?:repeated\s+)?[\w.]+\s+(\w+)\s*=\s*\d+\s*"
+                              r"(?:\[json_name=\"(\w+)\"\])?\s*;", mm.group(2), re.M):
+            names.append(fm.group(2) or fm.group(1))
+        proto_messages[mm.group(1)] = names
     proto_enums = {}
     for em in re.finditer(r"\benum\s+(\w+)\s*\{(.*?)\}", proto, re.S):
         pairs = re.findall(r"(\w+)\s*=\s*(\d+)\s*;", em.group(2))
@@ -99,7 +118,9 @@ def main():
         if sm.group(1) and tail.group(1) != name:
             continue
         structs.setdefault(name, body)
-    node_structs = {n for n in structs if n in tags}
+    # Node types libpg_query has no message for (planner nodes such as Const) are left out of
+    # the table: such a tag in a raw tree then reads as unknown, and the analysis fails closed.
+    node_structs = {n for n in structs if n in tags and n in proto_messages}
     # Expr and Node have no tag of their own: they are headers.
     header_types = {"Expr", "NodeTag", "Node"}
 
@@ -158,6 +179,7 @@ def main():
                                  ("sval", "String"), ("bsval", "BitString")]:
                 fields.append((vname, f"offsetof(A_Const, val)", f"offsetof(A_Const, isnull)",
                                "SL_VALUE", f"T_{vtype}", type_index[vtype]))
+        names_all = []  # every field but the node header, in declaration order
         for decl in body.split(";"):
             decl = " ".join(decl.split())
             if not decl:
@@ -175,6 +197,8 @@ def main():
                 if "[" in fname:
                     problems.append(f"{n}.{fname}: arrays are not supported")
                     continue
+                if not (stars == 0 and base in ("NodeTag", "Expr")):
+                    names_all.append(fname)
                 off = f"offsetof({n}, {fname})"
                 size = f"sizeof((({n} *)0)->{fname})"
                 if stars == 0:
@@ -213,6 +237,17 @@ def main():
                         problems.append(f"{n}.{fname}: unknown pointer type {base} *")
                 else:
                     problems.append(f"{n}.{fname}: pointer to pointer")
+        # The fields of libpg_query's copy of this struct, from its proto message, must be the
+        # headers' fields in the same order, but for fields appended since (APPENDED_SINCE),
+        # which are never read. Anything else means the layouts may differ.
+        if n != "A_Const":
+            theirs = [x for x in proto_messages.get(n, []) if x != "xpr"]
+            names_all = [x for x in names_all if (n, x) not in LEFT_OUT_OF_PROTO]
+            appended = [x for x in names_all[len(theirs):] if (n, x) not in APPENDED_SINCE]
+            if names_all[:len(theirs)] != theirs or appended:
+                problems.append(f"{n}: fields {names_all} differ from pg_query.proto's {theirs}")
+            else:
+                fields = [f for f in fields if f[0] in theirs]
         w(f"static const struct sl_field fields_{n}[] = {{")
         for fname, off, size, kind, tag, ref in fields:
             w(f'  {{"{fname}", {len(fname)}, {fnv1a(fname)}u, (unsigned short)({off}), '

@@ -90,15 +90,38 @@ JsonWriter& JsonWriter::null() {
   return *this;
 }
 
+namespace {
+
+// Whether any of the 8 bytes in v must be escaped: below 0x20, '"' or '\\'. Bytes from 0x80
+// up never are. (The usual bit tricks: `x - 0x01..` borrows into a byte's high bit only where
+// that byte is zero, or below n for `x - n*0x01..`, unless the byte's own high bit is set.)
+bool needs_escape8(std::uint64_t v) {
+  constexpr std::uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+  auto zero_byte = [](std::uint64_t x) { return (x - ones) & ~x & high; };
+  std::uint64_t control = (v - ones * 0x20) & ~v & high;
+  return (control | zero_byte(v ^ (ones * '"')) | zero_byte(v ^ (ones * '\\'))) != 0;
+}
+
+}  // namespace
+
 void JsonWriter::escaped(std::string_view s) {
   static const char* hexd = "0123456789abcdef";
   out_.push_back('"');
-  std::size_t run = 0;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
+  std::size_t run = 0, i = 0;
+  while (i < s.size()) {
+    // Eight bytes at a time while none needs escaping (most text).
+    if (i + 8 <= s.size()) {
+      std::uint64_t v;
+      std::memcpy(&v, s.data() + i, 8);
+      if (!needs_escape8(v)) {
+        i += 8;
+        continue;
+      }
+    }
+    unsigned char c = static_cast<unsigned char>(s[i++]);
     if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out_.append(s.data() + run, i - run);
-    run = i + 1;
+    out_.append(s.data() + run, i - 1 - run);
+    run = i;
     switch (c) {
       case '"':
         out_ += "\\\"";

@@ -1,5 +1,7 @@
 #include "sql/pg_analyzer.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstring>
@@ -52,6 +54,50 @@ std::string enum_label(std::string_view value, std::string_view prefix) {
 // Set when the walk read a literal's value (ORDER BY 2, set_config('search_path', ...)): the
 // analysis then holds for this text only, not for every text of its literal shape.
 thread_local bool t_read_literal = false;
+
+// How deep the walk is, and whether it gave up for depth. The parser builds trees of any
+// depth without recursing (`select 1+1+1...` or `not not ... true` nest one level per few
+// bytes of text) and the walk recurses once per level, so the walk stops at kMaxNesting
+// levels, or earlier when less than kStackReserve of the thread's stack is left (frames are
+// far larger in sanitizer builds), and the analysis is an error: fail closed, and no stack
+// overflow that would end every session. 1000 levels is far beyond written or generated
+// SQL; PostgreSQL's own analysis stops at max_stack_depth (2 MB by default).
+constexpr int kMaxNesting = 1000;
+constexpr std::size_t kStackReserve = 256 * 1024;
+thread_local int t_nesting = 0;
+thread_local bool t_too_deep = false;
+
+// Bytes of this thread's stack below the current frame; SIZE_MAX when unknown.
+std::size_t stack_left() {
+  thread_local const char* const low = [] {
+    const char* base = nullptr;
+    pthread_attr_t attr;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+      void* addr = nullptr;
+      std::size_t size = 0;
+      if (pthread_attr_getstack(&attr, &addr, &size) == 0) base = static_cast<const char*>(addr);
+      pthread_attr_destroy(&attr);
+    }
+    return base;
+  }();
+  const char* here = static_cast<const char*>(__builtin_frame_address(0));
+  if (!low || here < low) return SIZE_MAX;
+  return static_cast<std::size_t>(here - low);
+}
+
+class NestingGuard {
+ public:
+  NestingGuard() { ++t_nesting; }
+  ~NestingGuard() { --t_nesting; }
+  NestingGuard(const NestingGuard&) = delete;
+  NestingGuard& operator=(const NestingGuard&) = delete;
+  // False, and the walk is marked as given up, when this level is too deep to walk.
+  bool ok() const {
+    if (t_nesting <= kMaxNesting && stack_left() > kStackReserve) return true;
+    t_too_deep = true;
+    return false;
+  }
+};
 
 // An integer constant of an A_Const body; absent counts as zero.
 bool int_const(J body, std::int64_t& out) {
@@ -109,6 +155,8 @@ std::string split_last(const std::string& qualified_column, std::string* relatio
 }
 
 std::string figure_name(J n) {
+  NestingGuard nesting;
+  if (!nesting.ok()) return "?column?";
   std::string_view t = n.type();
   J b = n.body();
   if (t == "ColumnRef") {
@@ -444,6 +492,8 @@ void Walker::window_def(J w, const Scope& scope) {
 
 // Every expression node: what it reads (recorded with `clause`) and what its value derives from.
 Lineage Walker::expr(J n, const Scope& scope, Clause clause) {
+  NestingGuard nesting;
+  if (!nesting.ok()) return {};
   Lineage out;
   if (!n) return out;
   std::string_view t = n.type();
@@ -527,6 +577,8 @@ Lineage Walker::expr(J n, const Scope& scope, Clause clause) {
 
 // A subtree with no specific rule: record every column, function, relation and sub-query in it.
 void Walker::generic(J v, const Scope& scope, Clause clause) {
+  NestingGuard nesting;
+  if (!nesting.ok()) return;
   if (v.is_array()) {
     v.each([&](J x) { generic(x, scope, clause); });
     return;
@@ -586,6 +638,8 @@ void Walker::sort_clause(J list, const Scope& scope, Clause clause) {
 }
 
 void Walker::group_clause(J list, const Scope& scope) {
+  NestingGuard nesting;
+  if (!nesting.ok()) return;
   list.each([&](J e) {
     if (e.type() == "GroupingSet") {
       group_clause(e.body()["content"], scope);
@@ -701,6 +755,8 @@ void Walker::with_clause(J w, Scope& scope) {
 }
 
 void Walker::from_item(J n, Scope& scope, const Scope* outer) {
+  NestingGuard nesting;
+  if (!nesting.ok()) return;
   if (!n) return;
   std::string_view t = n.type();
   J b = n.body();
@@ -796,6 +852,8 @@ void Walker::from_item(J n, Scope& scope, const Scope* outer) {
 }
 
 std::vector<Column> Walker::select(J s, const Scope* parent, Clause ctx) {
+  NestingGuard nesting;
+  if (!nesting.ok()) return {};
   Scope scope;
   scope.parent = parent;
   with_clause(s["withClause"], scope);
@@ -953,6 +1011,8 @@ std::string snake_object(std::string_view node, std::string_view verb) {
 }
 
 void Walker::statement(J n) {
+  NestingGuard nesting;
+  if (!nesting.ok()) return;
   static const Scope kEmpty;
   if (!n) return;
   std::string_view t = n.type();
@@ -1350,16 +1410,23 @@ Analysis PgAnalyzer::analyze(std::string_view sql) const {
     return out;
   }
   std::string text(sql);  // NUL-terminated for the parser
-  sl_parse parsed = sl_parse_begin(text.c_str());
-  if (!parsed.tree && parsed.error) {
-    out.error = parsed.error;
-    out.error_position = parsed.cursor;
-    sl_parse_end(&parsed);
+  struct Parse {
+    sl_parse p;
+    explicit Parse(const char* text) : p(sl_parse_begin(text)) {}
+    ~Parse() { sl_parse_end(&p); }
+    Parse(const Parse&) = delete;
+    Parse& operator=(const Parse&) = delete;
+  } parsed(text.c_str());
+  if (parsed.p.failed) {
+    out.error = parsed.p.error ? parsed.p.error : "the statement could not be parsed";
+    out.error_position = parsed.p.cursor;
     return out;
   }
   t_read_literal = false;
+  t_nesting = 0;
+  t_too_deep = false;
   PgNode::unknown_node_seen() = false;
-  J::root(parsed.tree)["stmts"].each([&](J raw) {
+  J::root(parsed.p.tree)["stmts"].each([&](J raw) {
     Facts f;
     Walker(*catalog_, f).statement(raw["stmt"]);
     if (f.effects.empty() || f.effects.front() != f.kind) {
@@ -1368,9 +1435,14 @@ Analysis PgAnalyzer::analyze(std::string_view sql) const {
     }
     out.statements.push_back(std::move(f));
   });
-  sl_parse_end(&parsed);
+  // Fail closed: part of the tree was not read, so the facts may be incomplete.
+  if (t_too_deep) {
+    out.statements.clear();
+    out.error = "the statement is nested too deeply for the gateway to analyse (over " +
+                std::to_string(kMaxNesting) + " levels, or more than its stack holds)";
+    return out;
+  }
   if (PgNode::unknown_node_seen()) {
-    // Fail closed: part of the tree could not be read, so the facts may be incomplete.
     out.statements.clear();
     out.error = "the statement uses a construct the analyzer cannot read";
     return out;

@@ -58,9 +58,11 @@ int sl_type_of_tag(int tag);
 /* An enum value's name ("OBJECT_TABLE"), or 0 if the value is not one of the enum's. */
 const char* sl_enum_name(int enum_id, int value);
 
-/* One parse: the raw tree lives until sl_parse_end. On a syntax error `tree` is 0 and
- * `error`/`cursor` say what and where. */
+/* One parse: the raw tree lives until sl_parse_end. On a syntax error `failed` is set,
+ * `tree` is 0 and `error`/`cursor` say what and where (`error` may be 0 if even the message
+ * could not be copied). An empty text parses to no statements: `tree` 0, `failed` 0. */
 struct sl_parse {
+  int failed;
   const void* tree; /* List * of RawStmt */
   char* error;      /* malloc'd message */
   int cursor;       /* 1-based position of the error, 0 when unknown */

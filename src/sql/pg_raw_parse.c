@@ -8,12 +8,13 @@
 #include "sql/pg_node_types.h"
 
 struct sl_parse sl_parse_begin(const char* text) {
-  struct sl_parse out = {0, 0, 0, 0};
+  struct sl_parse out = {0, 0, 0, 0, 0};
   MemoryContext ctx = pg_query_enter_memory_context();
   PgQueryInternalParsetreeAndError r = pg_query_raw_parse(text);
   free(r.stderr_buffer);
   out.context = ctx;
   if (r.error) {
+    out.failed = 1;
     out.error = strdup(r.error->message ? r.error->message : "syntax error");
     out.cursor = r.error->cursorpos;
     pg_query_free_error(r.error);

@@ -145,7 +145,10 @@ PgNode PgNode::field(const sl_field& f) const {
       if (!p) return {};
       if (f.kind == SL_NODE) return wrap(p);
       if (f.kind == SL_LIST) return PgNode(Form::list, p, is_int_list(p) ? 1 : 0);
-      if (sl_type_of_tag(tag_of(p)) != f.ref) unknown_node_seen() = true;  // not the declared type
+      if (sl_type_of_tag(tag_of(p)) != f.ref) {  // not the declared type: read nothing of it
+        unknown_node_seen() = true;
+        return PgNode(Form::bare, p, 0, -1);
+      }
       return PgNode(Form::bare, p, 0, f.ref);
     }
     case SL_EMBED:

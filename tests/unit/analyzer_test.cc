@@ -335,6 +335,31 @@ TEST(AnalysisCacheTest, EvictsOldestWhenFull) {
   EXPECT_NE(cache.get(texts.back(), 0), nullptr) << "the newest entry survives";
 }
 
+// The parser builds trees of any depth without recursing; the walk recurses per level. A
+// statement nested deeper than the walk's limit is an error (refused by policy), not a stack
+// overflow that would end every session of the gateway.
+TEST_F(AnalyzerTest, StatementsNestedTooDeeplyAreRefusedNotACrash) {
+  auto repeat = [](const std::string& s, int n) {
+    std::string out;
+    for (int i = 0; i < n; ++i) out += s;
+    return out;
+  };
+  for (const std::string& sql :
+       {"select 1" + repeat(" + ssn", 50000) + " from customers",
+        "select " + repeat("not ", 3000) + "true",
+        "select ssn" + repeat("::text", 50000) + " from customers",
+        "select 1 from customers group by " + repeat("row(", 1500) + "ssn" + repeat(")", 1500),
+        "select " + repeat("(select ", 1200) + "ssn from customers" + repeat(")", 1200)}) {
+    auto a = PgAnalyzer(cat).analyze(sql);
+    EXPECT_FALSE(a.ok()) << sql.substr(0, 60);
+    EXPECT_NE(a.error.find("nested too deeply"), std::string::npos) << a.error;
+    EXPECT_TRUE(a.statements.empty());
+  }
+  // Well inside the limit, a deep expression is still analysed, and its column still seen.
+  Facts f = one("select 1" + repeat(" + ssn", 300) + " from customers");
+  EXPECT_TRUE(has_col(f, "public.customers.ssn", Clause::output));
+}
+
 // ---- literal shapes and the shape cache ------------------------------------------------------
 
 TEST(LiteralShape, ReplacesEveryLiteralAsTheServerScansIt) {

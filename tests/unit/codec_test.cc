@@ -1,6 +1,8 @@
 // The PostgreSQL codec: round trips through builders and parsers, and framing limits.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include "core/json_writer.h"
 #include "pg_test_util.h"
 #include "proto/pg/message.h"
@@ -207,6 +209,44 @@ TEST(JsonWriter, NestsSeparatesAndEmbedsRawValues) {
   sluice::JsonWriter d(deep);
   for (int i = 0; i < 63; ++i) d.begin_array();
   EXPECT_THROW(d.begin_array(), std::length_error);
+}
+
+// The eight-bytes-at-a-time escape against a byte-at-a-time reference, over strings that put
+// every byte value at every offset of an 8-byte block.
+TEST(JsonWriter, EscapesEveryByteAsTheReferenceDoes) {
+  auto reference = [](std::string_view s) {
+    std::string out = "\"";
+    for (unsigned char c : s) {
+      if (c == '"') {
+        out += "\\\"";
+      } else if (c == '\\') {
+        out += "\\\\";
+      } else if (c == '\n') {
+        out += "\\n";
+      } else if (c == '\r') {
+        out += "\\r";
+      } else if (c == '\t') {
+        out += "\\t";
+      } else if (c < 0x20) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\u%04x", c);
+        out += buf;
+      } else {
+        out.push_back(static_cast<char>(c));
+      }
+    }
+    return out + "\"";
+  };
+  for (int c = 0; c < 256; ++c) {
+    for (std::size_t at = 0; at < 19; ++at) {
+      std::string s(19, 'a');
+      s[at] = static_cast<char>(c);
+      if (at + 1 < s.size()) s[at + 1] = static_cast<char>(255 - c);
+      std::string out;
+      sluice::JsonWriter(out).string(s);
+      ASSERT_EQ(out, reference(s)) << "byte " << c << " at " << at;
+    }
+  }
 }
 
 TEST(Utf8, ValidatesStrictly) {
