@@ -36,6 +36,9 @@ struct RelationInfo {
   std::vector<std::string> view_reads;
   std::vector<OutputColumn> view_outputs;
   std::string view_definition;  // SELECT text, names qualified (for the loader)
+  // Views: the definition could not be analysed, so what the view reads is unknown; a
+  // statement that reads it is refused rather than attributed to the view alone.
+  std::string lineage_error;
 
   std::string qualified() const { return schema + "." + name; }
   bool is_view() const { return kind == 'v' || kind == 'm'; }

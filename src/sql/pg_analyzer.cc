@@ -66,6 +66,9 @@ constexpr int kMaxNesting = 1000;
 constexpr std::size_t kStackReserve = 256 * 1024;
 thread_local int t_nesting = 0;
 thread_local bool t_too_deep = false;
+// A view the statement reads whose own definition could not be analysed (its lineage is
+// unknown): the statement is refused.
+thread_local std::string t_unknown_view;
 
 // Bytes of this thread's stack below the current frame; SIZE_MAX when unknown.
 std::size_t stack_left() {
@@ -294,6 +297,7 @@ RangeItem Walker::relation_item(J rv, const Scope* lookup, bool is_write, bool c
   item.schema = rel->schema;
   item.table = rel->name;
   const std::string own = rel->qualified();
+  if (!rel->lineage_error.empty() && t_unknown_view.empty()) t_unknown_view = own;
   item.relation = rel->policy_relation.empty() ? own : rel->policy_relation;
   add_unique(f_.named, own);
   if (is_write) {
@@ -1425,6 +1429,7 @@ Analysis PgAnalyzer::analyze(std::string_view sql) const {
   t_read_literal = false;
   t_nesting = 0;
   t_too_deep = false;
+  t_unknown_view.clear();
   PgNode::unknown_node_seen() = false;
   J::root(parsed.p.tree)["stmts"].each([&](J raw) {
     Facts f;
@@ -1440,6 +1445,12 @@ Analysis PgAnalyzer::analyze(std::string_view sql) const {
     out.statements.clear();
     out.error = "the statement is nested too deeply for the gateway to analyse (over " +
                 std::to_string(kMaxNesting) + " levels, or more than its stack holds)";
+    return out;
+  }
+  if (!t_unknown_view.empty()) {
+    out.statements.clear();
+    out.error = "it reads the view " + t_unknown_view +
+                ", whose definition the gateway could not analyse, so what it reads is unknown";
     return out;
   }
   if (PgNode::unknown_node_seen()) {

@@ -360,6 +360,24 @@ TEST_F(AnalyzerTest, StatementsNestedTooDeeplyAreRefusedNotACrash) {
   EXPECT_TRUE(has_col(f, "public.customers.ssn", Clause::output));
 }
 
+// A view whose definition the loader could not analyse has no lineage: reading it is refused,
+// not attributed to the view alone (which would walk around rules on the tables under it).
+TEST_F(AnalyzerTest, AViewWithoutLineageIsRefused) {
+  RelationInfo v;
+  v.schema = "public";
+  v.name = "opaque";
+  v.kind = 'v';
+  v.columns = {"ssn"};
+  v.columns_known = true;
+  v.lineage_error = "the statement is nested too deeply for the gateway to analyse";
+  cat->add_relation(v);
+  auto a = PgAnalyzer(cat).analyze("select ssn from opaque");
+  EXPECT_FALSE(a.ok());
+  EXPECT_NE(a.error.find("public.opaque"), std::string::npos) << a.error;
+  EXPECT_TRUE(a.statements.empty());
+  EXPECT_TRUE(PgAnalyzer(cat).analyze("select tax_id from contacts").ok());  // lineage known
+}
+
 // ---- literal shapes and the shape cache ------------------------------------------------------
 
 TEST(LiteralShape, ReplacesEveryLiteralAsTheServerScansIt) {

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "core/log.h"
 #include "proto/pg/backend.h"
 #include "session/pg/frame_reader.h"
 #include "session/pg/upstream.h"
@@ -98,7 +99,19 @@ void derive_view_lineage(const std::shared_ptr<sql::SnapshotCatalog>& cat) {
       sql::RelationInfo* v = cat->mutable_relation(name);
       if (!v || v->view_definition.empty()) continue;
       auto a = analyzer.analyze(v->view_definition);
-      if (!a.ok() || a.statements.size() != 1) continue;
+      if (!a.ok() || a.statements.size() != 1) {
+        // Fail closed: without its lineage, a read of the view would be attributed to the
+        // view alone and walk around rules on the tables under it.
+        if (v->lineage_error.empty()) {
+          log::warn("catalog", "view ", name, " could not be analysed (",
+                    a.ok() ? std::string("not one statement") : a.error,
+                    "); statements that read it will be refused");
+          changed = true;  // views that read this one must be analysed again
+        }
+        v->lineage_error = a.ok() ? "its definition is not one statement" : a.error;
+        continue;
+      }
+      v->lineage_error.clear();
       const sql::Facts& f = a.statements[0];
       if (f.outputs.size() != v->view_outputs.size() || f.reads != v->view_reads ||
           !std::equal(f.outputs.begin(), f.outputs.end(), v->view_outputs.begin(),
