@@ -330,27 +330,31 @@ TEST(PgTree, ReadsTheTreeAsLibpgQueryJsonDoesForEveryStatementClass) {
   }
 }
 
-// More SQL, when SLUICE_PG_TREE_SQL_DIR names a folder of .sql files (each read as one text,
-// psql meta-commands dropped): e.g. /usr/share/postgresql/15 and its extension/ folder, whose
-// information_schema.sql, system_views.sql and extension scripts reach most DDL node types.
-// Not part of `make test`, which does not depend on what a machine has installed.
-TEST(PgTree, ReadsTheTreeAsLibpgQueryJsonDoesOverAnSqlFolder) {
-  const char* dir = std::getenv("SLUICE_PG_TREE_SQL_DIR");
-  if (!dir) GTEST_SKIP() << "SLUICE_PG_TREE_SQL_DIR is not set";
+// PostgreSQL's own SQL: information_schema.sql, system_views.sql, system_functions.sql and
+// the extension scripts reach most DDL node types. Each file is read as one text, psql
+// meta-commands dropped. The folders come with the postgresql-15 package the tests install;
+// SLUICE_PG_TREE_SQL_DIR names another folder instead.
+TEST(PgTree, ReadsTheTreeAsLibpgQueryJsonDoesOverPostgresqlsOwnSql) {
+  std::vector<std::string> dirs = {"/usr/share/postgresql/15",
+                                   "/usr/share/postgresql/15/extension"};
+  if (const char* dir = std::getenv("SLUICE_PG_TREE_SQL_DIR")) dirs = {dir};
   std::size_t files = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    if (entry.path().extension() != ".sql") continue;
-    std::ifstream in(entry.path());
-    std::string text, line;
-    while (std::getline(in, line))
-      if (line.empty() || line[0] != '\\') text += line + "\n";
-    auto diffs = differences(text);
-    std::string all;
-    for (const auto& d : diffs) all += "\n  " + d;
-    EXPECT_TRUE(diffs.empty()) << entry.path() << all;
-    ++files;
+  for (const auto& dir : dirs) {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+      if (entry.path().extension() != ".sql") continue;
+      std::ifstream in(entry.path());
+      std::string text, line;
+      while (std::getline(in, line))
+        if (line.empty() || line[0] != '\\') text += line + "\n";
+      auto diffs = differences(text);
+      std::string all;
+      for (const auto& d : diffs) all += "\n  " + d;
+      EXPECT_TRUE(diffs.empty()) << entry.path() << all;
+      ++files;
+    }
   }
-  EXPECT_GT(files, 0u);
+  if (files == 0) GTEST_SKIP() << "no .sql files in the folders named";
 }
 
 TEST(PgTree, ASyntaxErrorHasAMessageAndAPosition) {
