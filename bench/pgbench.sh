@@ -45,12 +45,14 @@ trap cleanup EXIT
 
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 pin() { if [ "$PIN" = 1 ]; then echo "taskset -c $1"; fi; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # utime + stime, in clock ticks
-# Context switches of every thread of a process (voluntary: it blocked; involuntary: preempted).
-user_sys_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
-# "tid:comm:ticks" for every thread (utime + stime).
+# A process's counters: "utime stime voluntary involuntary" (CPU in clock ticks; context
+# switches summed over its threads: voluntary, it blocked; involuntary, it was preempted).
+proc_counters() {
+  echo "$(awk '{print $14, $15}' "/proc/$1/stat")" \
+       "$(cat /proc/"$1"/task/*/status | awk '/^voluntary_ctxt/ {v += $2} /^nonvoluntary_ctxt/ {n += $2} END {print v, n}')"
+}
+# "tid:ticks" (utime + stime) for every thread of a process.
 thread_ticks() { for t in /proc/"$1"/task/*; do awk -v t="${t##*/}" '{ sub(/.*\) /, ""); print t ":" $12 + $13 }' "$t/stat" 2>/dev/null; done | tr '\n' ' '; }
-ctx_switches() { cat /proc/"$1"/task/*/status | awk '/^voluntary_ctxt/ {v += $2} /^nonvoluntary_ctxt/ {n += $2} END {print v, n}'; }
 tick_hz=$(getconf CLK_TCK)
 
 pg_port=$(free_port); bouncer_port=$(free_port); sluice_port=$(free_port)
@@ -128,20 +130,15 @@ CONF
 done
 
 run() {  # target port password pid mode clients
-  local target=$1 port=$2 password=$3 pid=$4 mode=$5 clients=$6 out before after tps lat cpu
-  before=0
-  [ "$pid" != - ] && before=$(cpu_ticks "$pid")
-  local perf_pid=""
-  local trace_pid=""
+  local target=$1 port=$2 password=$3 pid=$4 mode=$5 clients=$6 out tps lat cpu
+  local before="0 0 0 0" after="0 0 0 0" th_before="" th_after="" perf_pid="" trace_pid=""
   if [ -n "${TRACE:-}" ] && [ "$pid" != - ]; then
     mkdir -p "$TRACE"
-    timeout -s INT "$DURATION" perf trace -s -p "$pid" -o "$TRACE/$target-$mode-$clients.txt"       >/dev/null 2>&1 &
+    timeout -s INT "$DURATION" perf trace -s -p "$pid" -o "$TRACE/$target-$mode-$clients.txt" \
+      >/dev/null 2>&1 &
     trace_pid=$!
   fi
-  local cs_before="0 0" us_before="0 0"
-  local th_before=""
-  [ "$pid" != - ] && cs_before=$(ctx_switches "$pid") && us_before=$(user_sys_ticks "$pid") &&
-    th_before=$(thread_ticks "$pid")
+  [ "$pid" != - ] && before=$(proc_counters "$pid") && th_before=$(thread_ticks "$pid")
   if [ -n "${PROFILE:-}" ] && [[ $target == sluice-* ]]; then
     mkdir -p "$PROFILE"
     perf record -q -F 1999 -g -p "$pid" -o "$PROFILE/$target-$mode-$clients.data" \
@@ -152,23 +149,19 @@ run() {  # target port password pid mode clients
         -T "$DURATION" -h 127.0.0.1 -p "$port" -U bench bench 2>&1 || true)
   [ -n "$perf_pid" ] && wait "$perf_pid" || true
   [ -n "$trace_pid" ] && wait "$trace_pid" || true
-  local cs_after="0 0" us_after="0 0"
-  local th_after=""
-  [ "$pid" != - ] && cs_after=$(ctx_switches "$pid") && us_after=$(user_sys_ticks "$pid") &&
-    th_after=$(thread_ticks "$pid")
+  [ "$pid" != - ] && after=$(proc_counters "$pid") && th_after=$(thread_ticks "$pid")
   tps=$(echo "$out" | awk '/^tps/ {print $3; exit}')
   lat=$(echo "$out" | awk '/latency average/ {print $4; exit}')
   cpu="-"
   if [ "$pid" != - ]; then
-    after=$(cpu_ticks "$pid")
-    cpu=$(awk -v t=$((after - before)) -v hz="$tick_hz" -v tps="$tps" -v d="$DURATION" \
-          'BEGIN { printf "%.1f", t / hz * 1e6 / (tps * d) }')
-    # Per statement, to stderr: user and system CPU µs, and context switches, voluntary
-    # (blocked) and involuntary (preempted).
-    echo "$us_before $us_after $cs_before $cs_after" |
+    # Per statement: CPU µs (user + system) for the table; on stderr user and system apart,
+    # and context switches.
+    cpu=$(echo "$before $after" | awk -v tps="$tps" -v d="$DURATION" -v hz="$tick_hz" \
+          '{ printf "%.1f", ($5 + $6 - $1 - $2) / hz * 1e6 / (tps * d) }')
+    echo "$before $after" |
       awk -v tps="$tps" -v d="$DURATION" -v hz="$tick_hz" -v what="$target $mode $clients" \
       '{ n = tps * d; printf "per statement %s: user %.1f us, sys %.1f us, ctx switches voluntary %.3f involuntary %.3f\n",
-         what, ($3 - $1) / hz * 1e6 / n, ($4 - $2) / hz * 1e6 / n, ($7 - $5) / n, ($8 - $6) / n }' >&2
+         what, ($5 - $1) / hz * 1e6 / n, ($6 - $2) / hz * 1e6 / n, ($7 - $3) / n, ($8 - $4) / n }' >&2
     # CPU µs per statement of each thread that used any.
     echo "$th_before | $th_after" | awk -v tps="$tps" -v d="$DURATION" -v hz="$tick_hz" -v what="$target $mode $clients" '
       { split($0, halves, "[|]"); nb = split(halves[1], b, " "); na = split(halves[2], a, " ")

@@ -1404,6 +1404,18 @@ void Walker::statement(J n) {
   generic(s, kEmpty, Clause::other);
 }
 
+// Why the last walk on this thread did not read the whole tree; empty when it did.
+std::string unread_reason() {
+  if (t_too_deep)
+    return "the statement is nested too deeply for the gateway to analyse (over " +
+           std::to_string(kMaxNesting) + " levels, or more than its stack holds)";
+  if (!t_unknown_view.empty())
+    return "it reads the view " + t_unknown_view +
+           ", whose definition the gateway could not analyse, so what it reads is unknown";
+  if (PgNode::unknown_node_seen()) return "the statement uses a construct the analyzer cannot read";
+  return {};
+}
+
 }  // namespace
 
 Analysis PgAnalyzer::analyze(std::string_view sql) const {
@@ -1441,21 +1453,9 @@ Analysis PgAnalyzer::analyze(std::string_view sql) const {
     out.statements.push_back(std::move(f));
   });
   // Fail closed: part of the tree was not read, so the facts may be incomplete.
-  if (t_too_deep) {
+  if (std::string why = unread_reason(); !why.empty()) {
     out.statements.clear();
-    out.error = "the statement is nested too deeply for the gateway to analyse (over " +
-                std::to_string(kMaxNesting) + " levels, or more than its stack holds)";
-    return out;
-  }
-  if (!t_unknown_view.empty()) {
-    out.statements.clear();
-    out.error = "it reads the view " + t_unknown_view +
-                ", whose definition the gateway could not analyse, so what it reads is unknown";
-    return out;
-  }
-  if (PgNode::unknown_node_seen()) {
-    out.statements.clear();
-    out.error = "the statement uses a construct the analyzer cannot read";
+    out.error = std::move(why);
     return out;
   }
   // Only plain DML qualifies: its literals become A_Const values the walk does not read

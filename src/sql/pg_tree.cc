@@ -170,8 +170,9 @@ std::size_t PgNode::size() const {
 }
 
 PgNode PgNode::at(std::size_t i) const {
-  if (i >= size()) return {};
+  if ((form_ != Form::list && form_ != Form::stmt_list) || !p_) return {};
   ListView l = list_of(p_);
+  if (i >= static_cast<std::size_t>(l.length)) return {};
   if (form_ == Form::list && v_) {  // IntList / OidList: the cell holds an integer
     std::int64_t v = read_int(reinterpret_cast<const char*>(&l.elements[i]), 4);
     return v ? PgNode(Form::integer, nullptr, v) : PgNode();
