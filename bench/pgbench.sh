@@ -15,6 +15,8 @@
 # (voluntary: it blocked; involuntary: it was preempted), and CPU µs by thread.
 # PROFILE=DIR records each Sluice run with `perf record -g` into DIR/<target>-<mode>-<clients>.data
 # (read with `perf report -i FILE --no-children`).
+# BASE=path/to/another/sluice adds a gateway `sluice-base` (audit off) run from that binary,
+# e.g. a build of the previous commit, for an A/B comparison in the same run.
 # PIN=1 pins each proxy to CPU 1 and PostgreSQL and pgbench to CPU 0 (steadier figures on a
 # 2-core machine). POLICY=1 loads the agent-baseline policy into Sluice (once it exists).
 # Benchmarks are not tests: nothing here asserts.
@@ -101,9 +103,12 @@ bouncer_pid=$(cat "$work/pgbouncer.pid")
 policy=""
 if [ "${POLICY:-0}" = 1 ]; then policy=$'rules:\n  - include: agent-baseline'; fi
 export BENCH_PASSWORD=benchpw
-for audit in $AUDIT; do
+gateways="$AUDIT${BASE:+ base}"
+for audit in $gateways; do
+  binary=$SLUICE
   case $audit in
     off) audit_cfg="audit: { enabled: false }" ;;
+    base) audit_cfg="audit: { enabled: false }"; binary=$(readlink -f "$BASE") ;;
     batch) audit_cfg="audit: { durability: batch${BATCH_INTERVAL:+, batch_interval: $BATCH_INTERVAL}${AUDIT_TMPFS:+, dir: $(mktemp -d /dev/shm/sluice-bench-audit-XXXXXX)} }" ;;
     fsync) audit_cfg="audit: { durability: fsync }" ;;
     *) echo "AUDIT takes off, batch, fsync" >&2; exit 2 ;;
@@ -121,9 +126,9 @@ connections:
 $audit_cfg
 $policy
 CONF
-  sluice_tokens[$audit]=$("$SLUICE" token issue -c "$work/sluice-$audit/sluice.yaml" --identity bench \
+  sluice_tokens[$audit]=$("$binary" token issue -c "$work/sluice-$audit/sluice.yaml" --identity bench \
     --connection bench --ttl 2h --access write | tail -1)
-  $(pin 1) "$SLUICE" serve -c "$work/sluice-$audit/sluice.yaml" > "$work/sluice-$audit/sluice.log" 2>&1 &
+  $(pin 1) "$binary" serve -c "$work/sluice-$audit/sluice.yaml" > "$work/sluice-$audit/sluice.log" 2>&1 &
   sluice_pids[$audit]=$!
   sluice_ports[$audit]=$port
   for _ in $(seq 50); do grep -q "listening" "$work/sluice-$audit/sluice.log" && break; sleep 0.1; done
@@ -182,7 +187,7 @@ for round in $(seq "$REPEAT"); do
     for c in $CLIENTS; do
       run direct "$pg_port" benchpw - "$mode" "$c" >> "$results"
       run pgbouncer "$bouncer_port" benchpw "$bouncer_pid" "$mode" "$c" >> "$results"
-      for audit in $AUDIT; do
+      for audit in $gateways; do
         run "sluice-$audit" "${sluice_ports[$audit]}" "${sluice_tokens[$audit]}" \
           "${sluice_pids[$audit]}" "$mode" "$c" >> "$results"
       done
@@ -207,12 +212,12 @@ for target, mode, clients, tps, lat, cpu in rows:
         c["cpu"].append(float(cpu))
 med = lambda v: statistics.median(v) if v else float("nan")
 sluices = sorted({t for (t, m, c) in cells if t.startswith("sluice-")},
-                 key=lambda t: ["sluice-off", "sluice-batch", "sluice-fsync"].index(t))
+                 key=lambda t: ["sluice-off", "sluice-batch", "sluice-fsync", "sluice-base"].index(t))
 head = f"{'mode':9} {'clients':>7} | {'direct tps':>10} | {'pgbouncer':>10} {'cpu µs':>7}"
 for t in sluices:
     head += f" | {t:>12} {'lat ms':>7} {'cpu µs':>7} {'s/pgb':>6}"
     if t != "sluice-off" and "sluice-off" in sluices:
-        head += f" {'/off':>5}"
+        head += f" {'/off':>5}" if t != "sluice-base" else f" {'off/':>5}"
 print(head)
 for mode, clients in order:
     d, b = cells[("direct", mode, clients)], cells[("pgbouncer", mode, clients)]
@@ -221,6 +226,7 @@ for mode, clients in order:
         s = cells[(t, mode, clients)]
         line += f" | {med(s['tps']):12.0f} {med(s['lat']):7.3f} {med(s['cpu']):7.1f} {med(s['tps'])/med(b['tps']):6.2f}"
         if t != "sluice-off" and "sluice-off" in sluices:
-            line += f" {med(s['tps'])/med(cells[('sluice-off', mode, clients)]['tps']):5.2f}"
+            off = med(cells[("sluice-off", mode, clients)]["tps"])
+            line += f" {(off / med(s['tps']) if t == 'sluice-base' else med(s['tps']) / off):5.2f}"
     print(line)
 PY

@@ -9,6 +9,25 @@ awaitable<error_code> Stream::handshake(bool server) {
   co_return ec;
 }
 
+std::size_t Stream::write_now(std::span<const Bytes> segments, error_code& ec) {
+  ec = {};
+  if (tls_) return 0;
+  auto& s = socket();
+  if (!non_blocking_) {
+    s.non_blocking(true, ec);
+    if (ec) return 0;
+    non_blocking_ = true;
+  }
+  gather_.clear();
+  for (auto seg : segments) gather_.emplace_back(seg.data(), seg.size());
+  std::size_t n = s.write_some(gather_, ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    ec = {};
+    return 0;
+  }
+  return n;
+}
+
 void Stream::close() {
   error_code ignored;
   ssl_.next_layer().shutdown(tcp::socket::shutdown_both, ignored);

@@ -679,7 +679,13 @@ awaitable<void> PgSession::client_to_server() {
       }
     }
     if (!out.empty()) {
-      auto [ec, n] = co_await upstream_->write(out.segments());
+      error_code ec;
+      const auto& segments = out.segments();
+      std::size_t done = upstream_->write_now(segments, ec);
+      if (!ec && done < out.size()) {
+        auto [wec, n] = co_await upstream_->write(segments, done);
+        ec = wec;
+      }
       out.clear();
       if (ec) {
         upstream_broken_ = true;
@@ -745,7 +751,13 @@ awaitable<void> PgSession::server_to_client() {
       if (!client_writing_ && !client_broken_) {
         // The common case, without write_client's coroutine frame.
         client_writing_ = true;
-        auto [ec, n] = co_await client_->write(out.segments());
+        error_code ec;
+        const auto& segments = out.segments();
+        std::size_t done = client_->write_now(segments, ec);
+        if (!ec && done < out.size()) {
+          auto [wec, n] = co_await client_->write(segments, done);
+          ec = wec;
+        }
         client_writing_ = false;
         if (write_waiters_ > 0) write_turn_.cancel();
         if (ec) client_broken_ = true;
