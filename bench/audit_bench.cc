@@ -9,6 +9,8 @@
 #include <filesystem>
 
 #include "audit/audit_log.h"
+#include "audit/recorder.h"
+#include "hook/result_observer.h"
 
 using namespace sluice;
 
@@ -74,6 +76,45 @@ void BM_AppendBatch(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
 BENCHMARK(BM_AppendBatch)->Arg(1000)->Arg(100000)->UseRealTime()->MinTime(2.0);
+
+// What recording costs the session's thread per statement (the writer thread's share is in
+// BM_AppendBatch): a pgbench -S statement as the relay reports it, i.e. the statement record
+// with its decision and analysis, then a one-row result through the result observer.
+void BM_RecordStatement(benchmark::State& state) {
+  Log log(audit::Durability::batch);
+  audit::AuditRecorder recorder(*log.log, {});
+  hook::SessionInfo session;
+  session.session_id = "s_3f9a0c2e5b7d4e61a8c0";
+  session.identity = "bench";
+  session.connection = "bench";
+  recorder.on_session_start(session);
+  auto analysis = std::make_shared<sql::Analysis>();
+  sql::Facts f;
+  f.kind = sql::Kind::select;
+  f.reads = {"public.pgbench_accounts"};
+  f.columns = {{"public.pgbench_accounts", "abalance", sql::Clause::output},
+               {"public.pgbench_accounts", "aid", sql::Clause::where}};
+  analysis->statements.push_back(f);
+  std::vector<hook::ResultColumn> columns = {{"abalance", 23, false}};
+  std::string param = "4211";
+  std::optional<std::string_view> params[1] = {std::string_view(param)};
+  hook::Row row;
+  for (auto _ : state) {
+    hook::StatementEvent ev{session, hook::Origin::execute,
+                            "SELECT abalance FROM pgbench_accounts WHERE aid = $1;", "P_0", params,
+                            analysis, nullptr, {}};
+    hook::Decision d;
+    recorder.on_decision(ev, d);
+    for (auto& o : d.observers) o->on_columns(columns);
+    row.reset();
+    row.cells.emplace_back("-2917");
+    for (auto& o : d.observers) o->on_row(row);
+    for (auto& o : d.observers) o->on_complete("SELECT 1", 1);
+  }
+  state.SetItemsProcessed(state.iterations());
+  recorder.on_session_end(session, "bench");
+}
+BENCHMARK(BM_RecordStatement)->MinTime(2.0);
 
 }  // namespace
 

@@ -1,5 +1,6 @@
 #include "core/json_writer.h"
 
+#include <charconv>
 #include <cstring>
 #include <stdexcept>
 
@@ -71,12 +72,14 @@ JsonWriter& JsonWriter::text(std::string_view s) {
 }
 JsonWriter& JsonWriter::number(std::int64_t v) {
   separator();
-  out_ += std::to_string(v);
+  char buf[24];
+  out_.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
   return *this;
 }
 JsonWriter& JsonWriter::unsigned_number(std::uint64_t v) {
   separator();
-  out_ += std::to_string(v);
+  char buf[24];
+  out_.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
   return *this;
 }
 JsonWriter& JsonWriter::boolean(bool v) {
@@ -106,8 +109,39 @@ bool needs_escape8(std::uint64_t v) {
 
 void JsonWriter::escaped(std::string_view s) {
   static const char* hexd = "0123456789abcdef";
+  // Nearly every key, name and statement needs no escaping: check it all first, a word at a
+  // time (the tail as the last eight bytes, overlapping; shorter strings byte by byte), and
+  // copy it in one piece.
+  auto word = [&s](std::size_t at) {
+    std::uint64_t v;
+    std::memcpy(&v, s.data() + at, 8);
+    return v;
+  };
+  const std::size_t n = s.size();
+  std::size_t i = 0;
+  bool clean = true;
+  for (; i + 8 <= n; i += 8) {
+    if (needs_escape8(word(i))) {
+      clean = false;
+      break;
+    }
+  }
+  if (clean && i < n) {
+    if (n >= 8) {
+      clean = !needs_escape8(word(n - 8));
+    } else {
+      for (unsigned char c : s) clean &= c >= 0x20 && c != '"' && c != '\\';
+    }
+  }
+  if (clean) {
+    out_.push_back('"');
+    out_.append(s);
+    out_.push_back('"');
+    return;
+  }
   out_.push_back('"');
-  std::size_t run = 0, i = 0;
+  out_.append(s.data(), i);
+  std::size_t run = i;
   while (i < s.size()) {
     // Eight bytes at a time while none needs escaping (most text).
     if (i + 8 <= s.size()) {
