@@ -15,8 +15,10 @@
 # (voluntary: it blocked; involuntary: it was preempted), and CPU µs by thread.
 # PROFILE=DIR records each Sluice run with `perf record -g` into DIR/<target>-<mode>-<clients>.data
 # (read with `perf report -i FILE --no-children`).
-# BASE=path/to/another/sluice adds a gateway `sluice-base` (audit off) run from that binary,
-# e.g. a build of the previous commit, for an A/B comparison in the same run.
+# BASE=path/to/another/sluice adds a gateway `sluice-base` run from that binary, e.g. a
+# build of the previous commit, for an A/B comparison in the same run; its audit mode is
+# BASE_AUDIT (off, batch or fsync; default off), and its column "new/" is the TPS of the
+# gateway with the same audit mode over its own.
 # PIN=1 pins each proxy to CPU 1 and PostgreSQL and pgbench to CPU 0 (steadier figures on a
 # 2-core machine). POLICY=1 loads the agent-baseline policy into Sluice (once it exists).
 # Benchmarks are not tests: nothing here asserts.
@@ -36,6 +38,12 @@ PGBIN=/usr/lib/postgresql/15/bin
 work=$(mktemp -d /tmp/sluice-bench-XXXXXX)
 chown postgres "$work"
 cleanup() {
+  local status=$?
+  if [ "$status" != 0 ]; then  # keep the gateways' logs for the post-mortem
+    mkdir -p /tmp/sluice-bench-failed
+    for d in "$work"/sluice-*; do [ -f "$d/sluice.log" ] && cp "$d/sluice.log" "/tmp/sluice-bench-failed/${d##*/}.log"; done
+    echo "pgbench.sh: exit $status; gateway logs kept in /tmp/sluice-bench-failed" >&2
+  fi
   for pid in "${sluice_pids[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
   rm -rf /dev/shm/sluice-bench-audit-* 2>/dev/null || true
   [ -n "${bouncer_pid:-}" ] && kill "$bouncer_pid" 2>/dev/null || true
@@ -49,9 +57,10 @@ free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("12
 pin() { if [ "$PIN" = 1 ]; then echo "taskset -c $1"; fi; }
 # A process's counters: "utime stime voluntary involuntary" (CPU in clock ticks; context
 # switches summed over its threads: voluntary, it blocked; involuntary, it was preempted).
+# A thread may exit between listing and reading (the blocking pool's): that is not an error.
 proc_counters() {
   echo "$(awk '{print $14, $15}' "/proc/$1/stat")" \
-       "$(cat /proc/"$1"/task/*/status | awk '/^voluntary_ctxt/ {v += $2} /^nonvoluntary_ctxt/ {n += $2} END {print v, n}')"
+       "$( (cat /proc/"$1"/task/*/status 2>/dev/null || true) | awk '/^voluntary_ctxt/ {v += $2} /^nonvoluntary_ctxt/ {n += $2} END {print v, n}')"
 }
 # "tid:ticks" (utime + stime) for every thread of a process.
 thread_ticks() { for t in /proc/"$1"/task/*; do awk -v t="${t##*/}" '{ sub(/.*\) /, ""); print t ":" $12 + $13 }' "$t/stat" 2>/dev/null; done | tr '\n' ' '; }
@@ -108,7 +117,13 @@ for audit in $gateways; do
   binary=$SLUICE
   case $audit in
     off) audit_cfg="audit: { enabled: false }" ;;
-    base) audit_cfg="audit: { enabled: false }"; binary=$(readlink -f "$BASE") ;;
+    base)
+      case ${BASE_AUDIT:-off} in
+        off) audit_cfg="audit: { enabled: false }" ;;
+        batch | fsync) audit_cfg="audit: { durability: $BASE_AUDIT }" ;;
+        *) echo "BASE_AUDIT takes off, batch, fsync" >&2; exit 2 ;;
+      esac
+      binary=$(readlink -f "$BASE") ;;
     batch) audit_cfg="audit: { durability: batch${BATCH_INTERVAL:+, batch_interval: $BATCH_INTERVAL}${AUDIT_TMPFS:+, dir: $(mktemp -d /dev/shm/sluice-bench-audit-XXXXXX)} }" ;;
     fsync) audit_cfg="audit: { durability: fsync }" ;;
     *) echo "AUDIT takes off, batch, fsync" >&2; exit 2 ;;
@@ -143,6 +158,11 @@ run() {  # target port password pid mode clients
       >/dev/null 2>&1 &
     trace_pid=$!
   fi
+  if [ "$pid" != - ] && ! kill -0 "$pid" 2>/dev/null; then
+    echo "pgbench.sh: $target (pid $pid) is not running; the last lines of its log:" >&2
+    tail -20 "$work/$target/sluice.log" >&2 2>/dev/null || true
+    exit 1
+  fi
   [ "$pid" != - ] && before=$(proc_counters "$pid") && th_before=$(thread_ticks "$pid")
   if [ -n "${PROFILE:-}" ] && [[ $target == sluice-* ]]; then
     mkdir -p "$PROFILE"
@@ -154,6 +174,11 @@ run() {  # target port password pid mode clients
         -T "$DURATION" -h 127.0.0.1 -p "$port" -U bench bench 2>&1 || true)
   [ -n "$perf_pid" ] && wait "$perf_pid" || true
   [ -n "$trace_pid" ] && wait "$trace_pid" || true
+  if [ "$pid" != - ] && ! kill -0 "$pid" 2>/dev/null; then
+    echo "pgbench.sh: $target (pid $pid) died during the run; the last lines of its log:" >&2
+    tail -20 "$work/$target/sluice.log" >&2 2>/dev/null || true
+    exit 1
+  fi
   [ "$pid" != - ] && after=$(proc_counters "$pid") && th_after=$(thread_ticks "$pid")
   tps=$(echo "$out" | awk '/^tps/ {print $3; exit}')
   lat=$(echo "$out" | awk '/latency average/ {print $4; exit}')
@@ -197,9 +222,10 @@ done
 
 echo
 echo "pgbench -S: median of $REPEAT runs of ${DURATION}s; scale $SCALE; $(nproc) cores; pin=$PIN; sluice workers=$WORKERS; audit: $AUDIT$( [ "${POLICY:-0}" = 1 ] && echo '; agent-baseline policy')"
-/usr/bin/python3 - "$results" <<'PY'
+/usr/bin/python3 - "$results" "${BASE_AUDIT:-off}" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+base_audit = sys.argv[2]
 cells = {}
 order = []
 for target, mode, clients, tps, lat, cpu in rows:
@@ -216,8 +242,10 @@ sluices = sorted({t for (t, m, c) in cells if t.startswith("sluice-")},
 head = f"{'mode':9} {'clients':>7} | {'direct tps':>10} | {'pgbouncer':>10} {'cpu µs':>7}"
 for t in sluices:
     head += f" | {t:>12} {'lat ms':>7} {'cpu µs':>7} {'s/pgb':>6}"
-    if t != "sluice-off" and "sluice-off" in sluices:
-        head += f" {'/off':>5}" if t != "sluice-base" else f" {'off/':>5}"
+    if t == "sluice-base":
+        head += f" {'new/':>5}" if f"sluice-{base_audit}" in sluices else ""
+    elif t != "sluice-off" and "sluice-off" in sluices:
+        head += f" {'/off':>5}"
 print(head)
 for mode, clients in order:
     d, b = cells[("direct", mode, clients)], cells[("pgbouncer", mode, clients)]
@@ -225,8 +253,11 @@ for mode, clients in order:
     for t in sluices:
         s = cells[(t, mode, clients)]
         line += f" | {med(s['tps']):12.0f} {med(s['lat']):7.3f} {med(s['cpu']):7.1f} {med(s['tps'])/med(b['tps']):6.2f}"
-        if t != "sluice-off" and "sluice-off" in sluices:
-            off = med(cells[("sluice-off", mode, clients)]["tps"])
-            line += f" {(off / med(s['tps']) if t == 'sluice-base' else med(s['tps']) / off):5.2f}"
+        if t == "sluice-base":
+            if f"sluice-{base_audit}" in sluices:
+                new = med(cells[(f"sluice-{base_audit}", mode, clients)]["tps"])
+                line += f" {new / med(s['tps']):5.2f}"
+        elif t != "sluice-off" and "sluice-off" in sluices:
+            line += f" {med(s['tps'])/med(cells[('sluice-off', mode, clients)]['tps']):5.2f}"
     print(line)
 PY

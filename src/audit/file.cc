@@ -35,6 +35,15 @@ class PosixFile final : public WritableFile {
   }
   Status sync() override {
     if (::fdatasync(fd_) != 0) return os_error("syncing", path_);
+    // The log is written once and read rarely: once synced, its pages leave the page cache,
+    // so that the next writes reuse warm pages instead of taking fresh ones (and the log does
+    // not push out the cache of what is read). Whole pages only; the last one is written again.
+    off_t end = ::lseek(fd_, 0, SEEK_CUR);
+    off_t upto = end > 0 ? end & ~off_t{4095} : 0;
+    if (upto > dropped_) {
+      ::posix_fadvise(fd_, dropped_, upto - dropped_, POSIX_FADV_DONTNEED);
+      dropped_ = upto;
+    }
     return Status::ok();
   }
   Status close() override {
@@ -47,6 +56,7 @@ class PosixFile final : public WritableFile {
  private:
   int fd_;
   std::string path_;
+  off_t dropped_ = 0;  // pages before this offset were let go after a sync
 };
 
 class PosixFs final : public FileSystem {

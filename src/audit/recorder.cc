@@ -80,8 +80,6 @@ std::string_view analysis_json(const std::shared_ptr<const sql::Analysis>& a) {
 const std::string kRefusedUnrecorded =
     "sluice: the audit log cannot record this statement, so it was not run";
 
-}  // namespace
-
 // Records each result set of one statement as the client received it.
 class ResultRecorder final : public hook::ResultObserver {
  public:
@@ -91,15 +89,6 @@ class ResultRecorder final : public hook::ResultObserver {
         n_(n),
         caps_(caps),
         started_(std::chrono::steady_clock::now()) {}
-
-  // Makes it new for statement `n` of the same session.
-  void restart(std::uint64_t n) {
-    n_ = n;
-    started_ = std::chrono::steady_clock::now();
-    set_ = 0;
-    columns_.clear();
-    reset();
-  }
 
   void on_columns(std::span<const hook::ResultColumn> columns) override {
     reset();
@@ -179,8 +168,6 @@ class ResultRecorder final : public hook::ResultObserver {
     ++set_;
     columns_.clear();
     reset();
-    // A kept recorder keeps its buffers: not those a large result grew.
-    if (rows_json_.capacity() > (64u << 10)) std::string().swap(rows_json_);
   }
 
   AuditLog& log_;
@@ -194,6 +181,8 @@ class ResultRecorder final : public hook::ResultObserver {
   std::uint64_t rows_ = 0, bytes_ = 0, kept_rows_ = 0, kept_bytes_ = 0;
   bool truncated_ = false;
 };
+
+}  // namespace
 
 AuditRecorder::AuditRecorder(AuditLog& log, RecorderOptions options, ObjectsSink on_objects)
     : log_(log), options_(options), on_objects_(std::move(on_objects)) {}
@@ -248,11 +237,9 @@ void AuditRecorder::on_session_end(const hook::SessionInfo& s, std::string_view 
 
 void AuditRecorder::on_decision(hook::StatementEvent& ev, hook::Decision& d) {
   std::uint64_t n = 0;
-  SessionState* state = nullptr;  // stable (a map node) until on_session_end, on this thread
   {
     std::lock_guard lk(mu_);
     auto& st = sessions_[ev.session.session_id];
-    state = &st;
     n = ++st.statements;
     // A repeated statement shares its cached analysis: its objects are indexed already.
     if (ev.analysis && ev.analysis != st.last_indexed) {
@@ -326,12 +313,7 @@ void AuditRecorder::on_decision(hook::StatementEvent& ev, hook::Decision& d) {
     return;
   }
   if (log_.sessions_must_wait()) d.durable_after = ticket;
-  auto& spare = state->spare;
-  if (spare && spare.use_count() == 1)  // no statement holds it any more
-    spare->restart(n);
-  else
-    spare = std::make_shared<ResultRecorder>(log_, ev.session.session_id, n, options_);
-  d.observers.push_back(spare);
+  d.observers.push_back(std::make_shared<ResultRecorder>(log_, ev.session.session_id, n, options_));
 }
 
 }  // namespace sluice::audit

@@ -24,8 +24,6 @@ struct RecorderOptions {
   std::uint64_t result_bytes = 1ull << 20;
 };
 
-class ResultRecorder;
-
 class AuditRecorder final : public hook::StatementRecorder {
  public:
   // `on_objects` receives, at session end, the tables and columns the session touched (for
@@ -45,10 +43,6 @@ class AuditRecorder final : public hook::StatementRecorder {
     std::set<std::string> objects;
     std::shared_ptr<const sql::Analysis> last_indexed;
     std::string key;  // scratch for "relation.column"
-    // The session's last result recorder, reused once no statement holds it any more (the
-    // usual case: one statement at a time), so that recording allocates nothing per statement.
-    // Touched only by the session's own thread, outside the lock.
-    std::shared_ptr<ResultRecorder> spare;
   };
   AuditLog& log_;
   RecorderOptions options_;
