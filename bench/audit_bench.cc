@@ -100,9 +100,14 @@ void BM_RecordStatement(benchmark::State& state) {
   std::optional<std::string_view> params[1] = {std::string_view(param)};
   hook::Row row;
   for (auto _ : state) {
-    hook::StatementEvent ev{session, hook::Origin::execute,
-                            "SELECT abalance FROM pgbench_accounts WHERE aid = $1;", "P_0", params,
-                            analysis, nullptr, {}};
+    hook::StatementEvent ev{session,
+                            hook::Origin::execute,
+                            "SELECT abalance FROM pgbench_accounts WHERE aid = $1;",
+                            "P_0",
+                            params,
+                            analysis,
+                            nullptr,
+                            {}};
     hook::Decision d;
     recorder.on_decision(ev, d);
     for (auto& o : d.observers) o->on_columns(columns);
