@@ -679,6 +679,8 @@ awaitable<void> PgSession::client_to_server() {
       }
     }
     if (!out.empty()) {
+      // Inline rather than a helper coroutine (server_to_client has the same lines): a
+      // coroutine frame per write cost up to 2.2 µs more CPU per statement (A/B, pgbench -S).
       error_code ec;
       const auto& segments = out.segments();
       std::size_t done = upstream_->write_now(segments, ec);
