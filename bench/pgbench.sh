@@ -63,7 +63,9 @@ proc_counters() {
        "$( (cat /proc/"$1"/task/*/status 2>/dev/null || true) | awk '/^voluntary_ctxt/ {v += $2} /^nonvoluntary_ctxt/ {n += $2} END {print v, n}')"
 }
 # "tid:ticks" (utime + stime) for every thread of a process.
-thread_ticks() { for t in /proc/"$1"/task/*; do awk -v t="${t##*/}" '{ sub(/.*\) /, ""); print t ":" $12 + $13 }' "$t/stat" 2>/dev/null; done | tr '\n' ' '; }
+# (A thread that exits between the listing and the read is skipped: with pipefail, its failed
+# read would otherwise end the whole run, silently.)
+thread_ticks() { for t in /proc/"$1"/task/*; do awk -v t="${t##*/}" '{ sub(/.*\) /, ""); print t ":" $12 + $13 }' "$t/stat" 2>/dev/null || true; done | tr '\n' ' '; }
 tick_hz=$(getconf CLK_TCK)
 
 pg_port=$(free_port); bouncer_port=$(free_port); sluice_port=$(free_port)
