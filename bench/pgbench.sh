@@ -151,6 +151,15 @@ CONF
   for _ in $(seq 50); do grep -q "listening" "$work/sluice-$audit/sluice.log" && break; sleep 0.1; done
 done
 
+# Ends the run, with the tail of its log, when a proxy has gone away.
+alive() {  # target pid what
+  if [ "$2" != - ] && ! kill -0 "$2" 2>/dev/null; then
+    echo "pgbench.sh: $1 (pid $2) $3; the last lines of its log:" >&2
+    tail -20 "$work/$1/sluice.log" >&2 2>/dev/null || true
+    exit 1
+  fi
+}
+
 run() {  # target port password pid mode clients
   local target=$1 port=$2 password=$3 pid=$4 mode=$5 clients=$6 out tps lat cpu
   local before="0 0 0 0" after="0 0 0 0" th_before="" th_after="" perf_pid="" trace_pid=""
@@ -160,11 +169,7 @@ run() {  # target port password pid mode clients
       >/dev/null 2>&1 &
     trace_pid=$!
   fi
-  if [ "$pid" != - ] && ! kill -0 "$pid" 2>/dev/null; then
-    echo "pgbench.sh: $target (pid $pid) is not running; the last lines of its log:" >&2
-    tail -20 "$work/$target/sluice.log" >&2 2>/dev/null || true
-    exit 1
-  fi
+  alive "$target" "$pid" "is not running"
   [ "$pid" != - ] && before=$(proc_counters "$pid") && th_before=$(thread_ticks "$pid")
   if [ -n "${PROFILE:-}" ] && [[ $target == sluice-* ]]; then
     mkdir -p "$PROFILE"
@@ -176,11 +181,7 @@ run() {  # target port password pid mode clients
         -T "$DURATION" -h 127.0.0.1 -p "$port" -U bench bench 2>&1 || true)
   [ -n "$perf_pid" ] && wait "$perf_pid" || true
   [ -n "$trace_pid" ] && wait "$trace_pid" || true
-  if [ "$pid" != - ] && ! kill -0 "$pid" 2>/dev/null; then
-    echo "pgbench.sh: $target (pid $pid) died during the run; the last lines of its log:" >&2
-    tail -20 "$work/$target/sluice.log" >&2 2>/dev/null || true
-    exit 1
-  fi
+  alive "$target" "$pid" "died during the run"
   [ "$pid" != - ] && after=$(proc_counters "$pid") && th_after=$(thread_ticks "$pid")
   tps=$(echo "$out" | awk '/^tps/ {print $3; exit}')
   lat=$(echo "$out" | awk '/latency average/ {print $4; exit}')
@@ -223,7 +224,7 @@ for round in $(seq "$REPEAT"); do
 done
 
 echo
-echo "pgbench -S: median of $REPEAT runs of ${DURATION}s; scale $SCALE; $(nproc) cores; pin=$PIN; sluice workers=$WORKERS; audit: $AUDIT$( [ "${POLICY:-0}" = 1 ] && echo '; agent-baseline policy')"
+echo "pgbench -S: median of $REPEAT runs of ${DURATION}s; scale $SCALE; $(nproc) cores; pin=$PIN; sluice workers=$WORKERS; audit: $AUDIT${BASE:+; base: $BASE, audit ${BASE_AUDIT:-off}}$( [ "${POLICY:-0}" = 1 ] && echo '; agent-baseline policy')"
 /usr/bin/python3 - "$results" "${BASE_AUDIT:-off}" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
