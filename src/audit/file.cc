@@ -36,11 +36,15 @@ class PosixFile final : public WritableFile {
   Status sync() override {
     if (::fdatasync(fd_) != 0) return os_error("syncing", path_);
     // The log is written once and read rarely: once synced, its pages leave the page cache,
-    // so that the next writes reuse warm pages instead of taking fresh ones (and the log does
-    // not push out the cache of what is read). Whole pages only; the last one is written again.
+    // which then does not fill with write-once data (and the freed pages are likely the next
+    // ones the writes take). Whole pages only, the last one being written again; and at
+    // most once per MiB, which keeps the call (it may drain every CPU's page lists) off most
+    // group commits.
+    constexpr off_t kDropEvery = 1 << 20;
+    static const off_t page = static_cast<off_t>(::sysconf(_SC_PAGESIZE));
     off_t end = ::lseek(fd_, 0, SEEK_CUR);
-    off_t upto = end > 0 ? end & ~off_t{4095} : 0;
-    if (upto > dropped_) {
+    off_t upto = end > 0 && page > 0 ? end - end % page : 0;
+    if (upto - dropped_ >= kDropEvery) {
       ::posix_fadvise(fd_, dropped_, upto - dropped_, POSIX_FADV_DONTNEED);
       dropped_ = upto;
     }
