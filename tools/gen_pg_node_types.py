@@ -33,13 +33,13 @@ INT_TYPES = {"int", "int16", "int32", "int64", "uint32", "uint64", "long", "bits
              "Index", "AttrNumber", "AclMode", "SubTransactionId", "uint16", "int8", "uint8"}
 SKIP_TYPES = {"double", "float", "float4", "float8", "Cost", "Cardinality", "Selectivity",
               "Datum", "ParseLoc", "TimeLineID"}
-# Pointers that hold no node: sets of integers and arrays of scalars.
 # Fields libpg_query's proto leaves out on purpose (it never fills them in a raw tree).
 LEFT_OUT_OF_PROTO = {("Query", "queryId")}
 # Fields a minor release appended after the PostgreSQL version libpg_query copied (15.1):
 # libpg_query's nodes do not have them, so they are never read. Any other difference
 # between a struct and its proto message stops the build.
 APPENDED_SINCE = {("CreateStatsStmt", "owner")}
+# Pointers that hold no node: sets of integers and arrays of scalars.
 NON_NODE_POINTERS = {"Bitmapset", "Oid", "AttrNumber", "int", "int16", "bool", "Datum",
                      "ParamListInfo", "void"}
 

@@ -18,8 +18,7 @@ std::size_t Stream::write_now(std::span<const Bytes> segments, error_code& ec) {
     if (ec) return 0;
     non_blocking_ = true;
   }
-  gather_.clear();
-  for (auto seg : segments) gather_.emplace_back(seg.data(), seg.size());
+  gather(segments, 0);
   std::size_t n = s.write_some(gather_, ec);
   if (ec == asio::error::would_block || ec == asio::error::try_again) {
     ec = {};

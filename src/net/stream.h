@@ -43,15 +43,7 @@ class Stream {
   // Writes every segment, after skipping the first `skip` bytes; one gathered write. The
   // segments must stay valid until it completes.
   auto write(std::span<const Bytes> segments, std::size_t skip = 0) {
-    gather_.clear();
-    for (auto s : segments) {
-      if (skip >= s.size()) {
-        skip -= s.size();
-        continue;
-      }
-      gather_.emplace_back(s.data() + skip, s.size() - skip);
-      skip = 0;
-    }
+    gather(segments, skip);
     return asio::async_initiate<decltype(use_nothrow), void(error_code, std::size_t)>(
         [this](auto handler) {
           if (tls_) {
@@ -79,6 +71,19 @@ class Stream {
   void close();
 
  private:
+  // Fills gather_ with the segments' bytes after the first `skip`.
+  void gather(std::span<const Bytes> segments, std::size_t skip) {
+    gather_.clear();
+    for (auto s : segments) {
+      if (skip >= s.size()) {
+        skip -= s.size();
+        continue;
+      }
+      gather_.emplace_back(s.data() + skip, s.size() - skip);
+      skip = 0;
+    }
+  }
+
   ssl::stream<tcp::socket> ssl_;
   bool tls_ = false;
   bool non_blocking_ = false;  // set on the socket for write_now (async operations ignore it)

@@ -212,7 +212,8 @@ TEST(JsonWriter, NestsSeparatesAndEmbedsRawValues) {
 }
 
 // The eight-bytes-at-a-time escape against a byte-at-a-time reference, over strings that put
-// every byte value at every offset of an 8-byte block.
+// every byte value at every offset, at every length up to 19: under one word (checked byte
+// by byte), whole words, and a tail read as an overlapping last word.
 TEST(JsonWriter, EscapesEveryByteAsTheReferenceDoes) {
   auto reference = [](std::string_view s) {
     std::string out = "\"";
@@ -237,16 +238,21 @@ TEST(JsonWriter, EscapesEveryByteAsTheReferenceDoes) {
     }
     return out + "\"";
   };
-  for (int c = 0; c < 256; ++c) {
-    for (std::size_t at = 0; at < 19; ++at) {
-      std::string s(19, 'a');
-      s[at] = static_cast<char>(c);
-      if (at + 1 < s.size()) s[at + 1] = static_cast<char>(255 - c);
-      std::string out;
-      sluice::JsonWriter(out).string(s);
-      ASSERT_EQ(out, reference(s)) << "byte " << c << " at " << at;
+  for (std::size_t length = 1; length <= 19; ++length) {
+    for (int c = 0; c < 256; ++c) {
+      for (std::size_t at = 0; at < length; ++at) {
+        std::string s(length, 'a');
+        s[at] = static_cast<char>(c);
+        if (at + 1 < s.size()) s[at + 1] = static_cast<char>(255 - c);
+        std::string out;
+        sluice::JsonWriter(out).string(s);
+        ASSERT_EQ(out, reference(s)) << "byte " << c << " at " << at << " of " << length;
+      }
     }
   }
+  std::string empty;
+  sluice::JsonWriter(empty).string("");
+  EXPECT_EQ(empty, "\"\"");
 }
 
 TEST(Utf8, ValidatesStrictly) {

@@ -102,13 +102,13 @@ void derive_view_lineage(const std::shared_ptr<sql::SnapshotCatalog>& cat) {
       if (!a.ok() || a.statements.size() != 1) {
         // Fail closed: without its lineage, a read of the view would be attributed to the
         // view alone and walk around rules on the tables under it.
+        std::string why = a.ok() ? "its definition is not one statement" : a.error;
         if (v->lineage_error.empty()) {
-          log::warn("catalog", "view ", name, " could not be analysed (",
-                    a.ok() ? std::string("not one statement") : a.error,
+          log::warn("catalog", "view ", name, " could not be analysed (", why,
                     "); statements that read it will be refused");
           changed = true;  // views that read this one must be analysed again
         }
-        v->lineage_error = a.ok() ? "its definition is not one statement" : a.error;
+        v->lineage_error = std::move(why);
         continue;
       }
       v->lineage_error.clear();
