@@ -1,7 +1,8 @@
 #include "sql/literal_shape.h"
 
-#include <pg_query.h>
 #include <pg_query/pg_query.pb-c.h>
+
+#include "sql/pg_scan.h"
 
 namespace sluice::sql {
 namespace {
@@ -34,137 +35,60 @@ bool literal_shapes_structure(PgQuery__Token t) {
          t == PG_QUERY__TOKEN__USCONST || t == PG_QUERY__TOKEN__FLOAT_P;
 }
 
-// libpg_query's scan result, read straight from its protobuf encoding (pg_query.proto:
-// ScanResult { int32 version = 1; repeated ScanToken tokens = 2; } and ScanToken { int32
-// start = 1; int32 end = 2; Token token = 4; KeywordKind keyword_kind = 5; }). Unpacking it
-// with protobuf-c allocated a message per token and cost more than the scan itself.
-class ProtoReader {
- public:
-  ProtoReader(const std::uint8_t* p, std::size_t n) : p_(p), end_(p + n) {}
-  bool done() const { return p_ == end_; }
-  bool varint(std::uint64_t& v) {
-    v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (p_ == end_) return false;
-      std::uint8_t b = *p_++;
-      v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
-      if (!(b & 0x80)) return true;
-    }
-    return false;
-  }
-  // One field: its number and wire type; a length-delimited field's bytes in `sub`, a varint
-  // in `value`. Fixed-width fields are skipped over.
-  bool field(std::uint32_t& number, std::uint32_t& wire, std::uint64_t& value, ProtoReader& sub) {
-    std::uint64_t tag;
-    if (!varint(tag)) return false;
-    number = static_cast<std::uint32_t>(tag >> 3);
-    wire = static_cast<std::uint32_t>(tag & 7);
-    switch (wire) {
-      case 0:
-        return varint(value);
-      case 1:
-        return skip(8);
-      case 2: {
-        std::uint64_t len;
-        if (!varint(len) || len > static_cast<std::uint64_t>(end_ - p_)) return false;
-        sub = ProtoReader(p_, static_cast<std::size_t>(len));
-        p_ += len;
-        return true;
-      }
-      case 5:
-        return skip(4);
-      default:
-        return false;
-    }
-  }
+// Builds the shape as the scanner reports tokens.
+struct Builder {
+  std::string_view text;
+  std::optional<std::string> shape;
+  std::size_t copied = 0;  // text up to here is in `shape`
+  std::size_t prev_end = 0;
+  bool valid = true;
 
- private:
-  bool skip(std::size_t n) {
-    if (static_cast<std::size_t>(end_ - p_) < n) return false;
-    p_ += n;
-    return true;
+  // A token: 0 to go on, 1 to stop (the text gets no shape).
+  int on_token(int token, int start_at, int end_at) {
+    auto t = static_cast<PgQuery__Token>(token);
+    if (literal_shapes_structure(t)) return fail();
+    // Tokens come in order and apart: a literal never starts inside the previous one.
+    auto start = static_cast<std::size_t>(start_at);
+    if (start < prev_end) return fail();
+    char cls = literal_class(t);
+    if (!cls) return 0;
+    // sl_scan vouches for the end of the literals it knows (USCONST is not one of them: it
+    // is refused above, by literal_shapes_structure); anything else gets no shape.
+    if (end_at <= start_at) return fail();
+    auto end = static_cast<std::size_t>(end_at);
+    if (!shape) shape.emplace().reserve(text.size() + 8);
+    shape->append(text, copied, start - copied);
+    shape->push_back('\xff');
+    shape->push_back(cls);
+    copied = prev_end = end;
+    return 0;
   }
-  const std::uint8_t* p_;
-  const std::uint8_t* end_;
+  int fail() {
+    valid = false;
+    return 1;
+  }
 };
 
-struct Token {
-  std::int64_t start = 0, end = 0;
-  PgQuery__Token token = PG_QUERY__TOKEN__NUL;
-};
-
-bool read_token(ProtoReader r, Token& t) {
-  while (!r.done()) {
-    std::uint32_t number, wire;
-    std::uint64_t value = 0;
-    ProtoReader sub(nullptr, 0);
-    if (!r.field(number, wire, value, sub)) return false;
-    if (wire != 0) continue;
-    // int32 fields carry negative values sign-extended to 64 bits.
-    auto v = static_cast<std::int64_t>(value);
-    if (number == 1) t.start = v;
-    if (number == 2) t.end = v;
-    if (number == 4) t.token = static_cast<PgQuery__Token>(v);
+int on_token(void* arg, int token, int start, int end) noexcept {
+  auto* b = static_cast<Builder*>(arg);
+  try {
+    return b->on_token(token, start, end);
+  } catch (...) {  // no exception may cross the scanner's C frames
+    return b->fail();
   }
-  return true;
 }
 
 }  // namespace
 
 std::optional<std::string> literal_shape(std::string_view text) {
   thread_local std::string input;
-  input.assign(text);  // NUL-terminated for the scanner
-  PgQueryScanResult scanned = pg_query_scan(input.c_str());
-  if (scanned.error) {
-    pg_query_free_scan_result(scanned);
-    return std::nullopt;
-  }
-  ProtoReader result(reinterpret_cast<const std::uint8_t*>(scanned.pbuf.data), scanned.pbuf.len);
-  std::optional<std::string> shape;
-  std::size_t copied = 0;  // text up to here is in `shape`
-  std::size_t prev_end = 0;
-  bool valid = true;
-  while (valid && !result.done()) {
-    std::uint32_t number, wire;
-    std::uint64_t value = 0;
-    ProtoReader sub(nullptr, 0);
-    Token t;
-    if (!result.field(number, wire, value, sub) ||
-        (number == 2 && (wire != 2 || !read_token(sub, t)))) {
-      valid = false;  // not the encoding expected: no shape
-      break;
-    }
-    if (number != 2) continue;
-    // Spans must be in order, inside the text and apart; a literal's must not be empty
-    // (the scanner reports no end for some, e.g. U&'...'). Anything else: no shape, rather
-    // than a replacement that might swallow a token.
-    if (t.start < 0 || t.end < t.start || static_cast<std::size_t>(t.start) < prev_end ||
-        static_cast<std::size_t>(t.end) > text.size()) {
-      valid = false;
-      break;
-    }
-    if (literal_shapes_structure(t.token)) {
-      valid = false;
-      break;
-    }
-    auto start = static_cast<std::size_t>(t.start), end = static_cast<std::size_t>(t.end);
-    prev_end = end;
-    char cls = literal_class(t.token);
-    if (!cls) continue;
-    if (end == start) {
-      valid = false;
-      break;
-    }
-    if (!shape) shape.emplace().reserve(text.size() + 8);
-    shape->append(text, copied, start - copied);
-    shape->push_back('\xff');
-    shape->push_back(cls);
-    copied = end;
-  }
-  pg_query_free_scan_result(scanned);
-  if (!valid || !shape) return std::nullopt;
-  shape->append(text, copied);
-  return shape;
+  input.assign(text);                                              // NUL-terminated for the scanner
+  if (input.find('\0') != std::string::npos) return std::nullopt;  // it would stop there
+  Builder b;
+  b.text = text;
+  if (sl_scan(input.c_str(), on_token, &b) != 0 || !b.valid || !b.shape) return std::nullopt;
+  b.shape->append(text, b.copied);
+  return std::move(b.shape);
 }
 
 }  // namespace sluice::sql

@@ -1,5 +1,6 @@
 /* The raw parser's entry point for C++ callers (see pg_node_types.h). PostgreSQL's headers
- * are C; this file and the generated node table are the only ones that include them. */
+ * are C; this file, pg_scan.c and the generated node table are the only ones that include
+ * them. */
 #include <pg_query.h>
 #include <pg_query/pg_query_internal.h>
 #include <stdlib.h>

@@ -1,0 +1,219 @@
+// The scanner called directly (src/sql/pg_scan.c) against libpg_query's public pg_query_scan():
+// the same tokens, at the same places, with the same literal spans, or the same rejection.
+// pg_scan.c relies on parts of libpg_query's build its headers do not show (thread-local
+// globals, a field appended to the scanner's state, the grammar's token numbers); if any of
+// them differed, the spans would, and the literal shapes the analysis cache keys on with them.
+#include "sql/literal_shape.h"
+
+#include <gtest/gtest.h>
+#include <pg_query.h>
+#include <pg_query/pg_query.pb-c.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sql/pg_scan.h"
+
+namespace {
+
+struct Token {
+  int token, start, end;
+  bool operator==(const Token&) const = default;
+};
+
+bool is_literal(int token) {
+  return token == PG_QUERY__TOKEN__SCONST || token == PG_QUERY__TOKEN__BCONST ||
+         token == PG_QUERY__TOKEN__XCONST || token == PG_QUERY__TOKEN__ICONST ||
+         token == PG_QUERY__TOKEN__FCONST;
+}
+
+// The library's own answer; nullopt when it rejects the text. Ends of other tokens are not
+// compared (sl_scan does not report them).
+std::optional<std::vector<Token>> reference_tokens(const std::string& text) {
+  PgQueryScanResult r = pg_query_scan(text.c_str());
+  std::optional<std::vector<Token>> out;
+  if (!r.error) {
+    PgQuery__ScanResult* scan = pg_query__scan_result__unpack(
+        nullptr, r.pbuf.len, reinterpret_cast<const std::uint8_t*>(r.pbuf.data));
+    if (scan) {
+      out.emplace();
+      for (std::size_t i = 0; i < scan->n_tokens; ++i) {
+        const auto* t = scan->tokens[i];
+        out->push_back({t->token, t->start, is_literal(t->token) ? t->end : -1});
+      }
+      pg_query__scan_result__free_unpacked(scan, nullptr);
+    }
+  }
+  pg_query_free_scan_result(r);
+  return out;
+}
+
+std::optional<std::vector<Token>> direct_tokens(const std::string& text) {
+  std::vector<Token> tokens;
+  auto collect = [](void* arg, int token, int start, int end) noexcept -> int {
+    static_cast<std::vector<Token>*>(arg)->push_back({token, start, end});
+    return 0;
+  };
+  if (sl_scan(text.c_str(), collect, &tokens) != 0) return std::nullopt;
+  return tokens;
+}
+
+std::string describe(const std::optional<std::vector<Token>>& tokens) {
+  if (!tokens) return "rejected";
+  std::string s;
+  for (const auto& t : *tokens)
+    s +=
+        std::to_string(t.token) + "@" + std::to_string(t.start) + "-" + std::to_string(t.end) + " ";
+  return s;
+}
+
+// Texts that exercise every literal form and the ways a literal's end can be misjudged.
+const char* const kLiteralTexts[] = {
+    "select 1, 22, 333 from t where a = 4444 and b in (5, 66)",
+    "select 1.5, .5, 5., 1e10, 1.5e-3, 1E+2, 3000000000, 2147483647, 2147483648, 00012",
+    "select 00000000000000000001, 000000000002147483648, .5e-3, 1.e5, 0.0, 1e-0",
+    "select 1..2, 1.2.3, 123abc, 1e, 1ee5, 0x1f, 1_000, 08",
+    "select 'a', 'it''s', '', '''', 'multi\nline'",
+    "select 'a'\n'b', 'a' 'b', 'a'\n  \n'c' as x, 'a' -- c\n'b'",
+    "select E'a\\'b', e'\\\\', E'\\x41\\n', E'a\\'' ; drop table t; --'",
+    "select $$a'b$$, $q$ ' ; $x$ $q$, $a$$a$, $1, $$$$, $_x1$ y $_x1$",
+    "select B'101', b'', X'ff', x'', N'nat', n'x', U&'d\\0061t', U&'!0061' UESCAPE '!'",
+    "select \"a'b\", U&\"x\", \"\"\"\" from \"t\"\"q\" where \"c\" = 'v'",
+    "select /* 'no' /* nested 'x' */ still */ 1 -- 'c'\n, 2",
+    "select 'unterminated",
+    "select $$unterminated",
+    "select /* unterminated",
+    "select E'\\",
+    "select b'12', x'zz', B'1' 'x'",
+    "select 1::float(10), 2::float8, '3'::text, interval '1 day', date '2020-01-01'",
+    "select a->>'k', a#>'{x}', a @> '{\"k\":1}'::jsonb, a !~~* 'x%' from t",
+    "select +1, -1, - 1, 1-1, 1--1\n, 1/*c*/2",
+    "insert into t values (1, 'a', 1.5, null, true), (2, E'b\\'', 2e5, B'1', X'0')",
+    "select 'caf\xc3\xa9', '\xe2\x82\xac', 'e\xcc\x81' from t where n = '\xf0\x9f\x98\x80'",
+    "",
+    "   ",
+    ";",
+    "select 1; select 'two'; select 3.0",
+};
+
+std::vector<std::string> corpus_texts() {
+  std::vector<std::string> out(std::begin(kLiteralTexts), std::end(kLiteralTexts));
+  YAML::Node corpus = YAML::LoadFile(SLUICE_SOURCE_DIR "/tests/corpus/postgres.yaml");
+  for (const auto& entry : corpus) out.push_back(entry["sql"].as<std::string>());
+  return out;
+}
+
+// Small edits that move where literals start and end: the characters that open, close or
+// escape them.
+std::string mutate(const std::string& text, std::mt19937& rng) {
+  static const std::string kChars = "'$\\\n\"eEbBxXnNuU&0123456789.+-*/ ;q_(),\xc3\xa9";
+  std::string s = text;
+  int edits = 1 + static_cast<int>(rng() % 3);
+  for (int i = 0; i < edits; ++i) {
+    std::size_t at = s.empty() ? 0 : rng() % (s.size() + 1);
+    char c = kChars[rng() % kChars.size()];
+    switch (rng() % 3) {
+      case 0:
+        s.insert(s.begin() + static_cast<std::ptrdiff_t>(at), c);
+        break;
+      case 1:
+        if (at < s.size()) s.erase(at, 1);
+        break;
+      default:
+        if (at < s.size()) s[at] = c;
+        break;
+    }
+  }
+  return s;
+}
+
+TEST(PgScan, TokensAndLiteralSpansMatchTheLibrarysScan) {
+  std::mt19937 rng(20261205);
+  int compared = 0, rejected = 0, literals = 0;
+  auto check = [&](const std::string& text) {
+    auto expected = reference_tokens(text);
+    auto got = direct_tokens(text);
+    ASSERT_EQ(describe(got), describe(expected)) << "text: " << text;
+    ++compared;
+    if (!expected) ++rejected;
+    if (expected)
+      for (const auto& t : *expected) literals += is_literal(t.token);
+  };
+  for (const std::string& text : corpus_texts()) {
+    check(text);
+    int variants = text.size() < 200 ? 200 : 20;
+    for (int i = 0; i < variants; ++i) check(mutate(text, rng));
+  }
+  // Enough of each outcome that the comparison means something.
+  EXPECT_GT(compared, 5000);
+  EXPECT_GT(rejected, 200);
+  EXPECT_GT(literals, 5000);
+}
+
+// A text with a NUL in it gets no shape (the scanner would stop there, and the rest would be
+// copied into the shape unread); the same text without it does.
+TEST(PgScan, ATextWithANulHasNoShape) {
+  EXPECT_TRUE(sluice::sql::literal_shape("select 1"));
+  EXPECT_FALSE(sluice::sql::literal_shape(std::string("select 1\0; drop table t", 23)));
+}
+
+// Each thread has its own scanner state (libpg_query's globals are thread-local): a thread
+// that scans for the first time gets the same tokens.
+TEST(PgScan, AnotherThreadScansTheSame) {
+  const std::string text = "select 'a', 1.5, $$x$$ from t where b = 2 and c = E'\\''";
+  auto here = direct_tokens(text);
+  std::optional<std::vector<Token>> there;
+  std::thread([&] { there = direct_tokens(text); }).join();
+  ASSERT_TRUE(here);
+  EXPECT_EQ(describe(there), describe(here));
+  EXPECT_EQ(describe(here), describe(reference_tokens(text)));
+}
+
+// The shape is made from those spans: it keeps everything but the literals, verbatim.
+TEST(PgScan, ShapesKeepEverythingButTheLiterals) {
+  std::mt19937 rng(7);
+  int shaped = 0;
+  for (const std::string& base : corpus_texts()) {
+    for (int i = 0; i < 20; ++i) {
+      std::string text = i == 0 ? base : mutate(base, rng);
+      auto tokens = reference_tokens(text);
+      auto shape = sluice::sql::literal_shape(text);
+      if (!tokens) {
+        EXPECT_FALSE(shape) << text;
+        continue;
+      }
+      std::string expected;
+      std::size_t copied = 0;
+      bool any = false, structural = false;
+      for (const auto& t : *tokens) {
+        structural |= t.token == PG_QUERY__TOKEN__UESCAPE || t.token == PG_QUERY__TOKEN__UIDENT ||
+                      t.token == PG_QUERY__TOKEN__USCONST || t.token == PG_QUERY__TOKEN__FLOAT_P;
+        if (!is_literal(t.token)) continue;
+        any = true;
+        expected.append(text, copied, static_cast<std::size_t>(t.start) - copied);
+        expected += '\xff';
+        expected += t.token == PG_QUERY__TOKEN__SCONST   ? 'S'
+                    : t.token == PG_QUERY__TOKEN__ICONST ? 'I'
+                    : t.token == PG_QUERY__TOKEN__FCONST ? 'F'
+                    : t.token == PG_QUERY__TOKEN__BCONST ? 'B'
+                                                         : 'X';
+        copied = static_cast<std::size_t>(t.end);
+      }
+      expected.append(text, copied);
+      if (structural || !any) {
+        EXPECT_FALSE(shape) << text;
+        continue;
+      }
+      ASSERT_TRUE(shape) << text;
+      EXPECT_EQ(*shape, expected) << text;
+      ++shaped;
+    }
+  }
+  EXPECT_GT(shaped, 1000);
+}
+
+}  // namespace
