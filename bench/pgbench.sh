@@ -55,18 +55,24 @@ trap cleanup EXIT
 
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 pin() { if [ "$PIN" = 1 ]; then echo "taskset -c $1"; fi; }
-# A process's counters: "utime stime voluntary involuntary" (CPU in clock ticks; context
-# switches summed over its threads: voluntary, it blocked; involuntary, it was preempted).
+# A process's counters: "utime stime voluntary involuntary minflt" (CPU in clock ticks;
+# context switches summed over its threads: voluntary, it blocked; involuntary, it was
+# preempted; minor page faults: memory first touched, or given back and touched again).
 # A thread may exit between listing and reading (the blocking pool's): that is not an error.
 proc_counters() {
-  echo "$(awk '{print $14, $15}' "/proc/$1/stat")" \
-       "$( (cat /proc/"$1"/task/*/status 2>/dev/null || true) | awk '/^voluntary_ctxt/ {v += $2} /^nonvoluntary_ctxt/ {n += $2} END {print v, n}')"
+  local stat; stat=$(cat "/proc/$1/stat")
+  echo "$(echo "$stat" | awk '{print $14, $15}')" \
+       "$( (cat /proc/"$1"/task/*/status 2>/dev/null || true) | awk '/^voluntary_ctxt/ {v += $2} /^nonvoluntary_ctxt/ {n += $2} END {print v, n}')" \
+       "$(echo "$stat" | awk '{print $10}')"
 }
 # "tid:ticks" (utime + stime) for every thread of a process.
 # (A thread that exits between the listing and the read is skipped: with pipefail, its failed
 # read would otherwise end the whole run, silently.)
 thread_ticks() { for t in /proc/"$1"/task/*; do awk -v t="${t##*/}" '{ sub(/.*\) /, ""); print t ":" $12 + $13 }' "$t/stat" 2>/dev/null || true; done | tr '\n' ' '; }
 tick_hz=$(getconf CLK_TCK)
+# The whole machine's CPU time: "busy idle" in clock ticks (idle counts iowait too). A run
+# that leaves cores idle is bound by waiting, not by CPU.
+machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6}' /proc/stat; }
 
 pg_port=$(free_port); bouncer_port=$(free_port); sluice_port=$(free_port)
 echo "superpw" > "$work/pw"; chown postgres "$work/pw"
@@ -162,7 +168,8 @@ alive() {  # target pid what
 
 run() {  # target port password pid mode clients
   local target=$1 port=$2 password=$3 pid=$4 mode=$5 clients=$6 out tps lat cpu
-  local before="0 0 0 0" after="0 0 0 0" th_before="" th_after="" perf_pid="" trace_pid=""
+  local before="0 0 0 0 0" after="0 0 0 0 0" th_before="" th_after="" perf_pid="" trace_pid=""
+  local m_before m_after
   if [ -n "${TRACE:-}" ] && [ "$pid" != - ]; then
     mkdir -p "$TRACE"
     timeout -s INT "$DURATION" perf trace -s -p "$pid" -o "$TRACE/$target-$mode-$clients.txt" \
@@ -177,24 +184,30 @@ run() {  # target port password pid mode clients
       -- sleep "$DURATION" >/dev/null 2>&1 &
     perf_pid=$!
   fi
+  m_before=$(machine_ticks)
   out=$(PGPASSWORD=$password $(pin 0) pgbench -n -S -M "$mode" -c "$clients" -j "$clients" \
         -T "$DURATION" -h 127.0.0.1 -p "$port" -U bench bench 2>&1 || true)
+  m_after=$(machine_ticks)
   [ -n "$perf_pid" ] && wait "$perf_pid" || true
   [ -n "$trace_pid" ] && wait "$trace_pid" || true
   alive "$target" "$pid" "died during the run"
   [ "$pid" != - ] && after=$(proc_counters "$pid") && th_after=$(thread_ticks "$pid")
   tps=$(echo "$out" | awk '/^tps/ {print $3; exit}')
   lat=$(echo "$out" | awk '/latency average/ {print $4; exit}')
+  echo "$m_before $m_after" | awk -v tps="${tps:-0}" -v d="$DURATION" -v hz="$tick_hz" -v what="$target $mode $clients" \
+    '{ busy = $3 - $1; idle = $4 - $2; if (tps <= 0 || busy + idle <= 0) exit
+       printf "machine %s: %.0f%% idle, all processes %.1f us CPU per statement\n",
+              what, 100 * idle / (busy + idle), busy / hz * 1e6 / (tps * d) }' >&2
   cpu="-"
   if [ "$pid" != - ]; then
     # Per statement: CPU µs (user + system) for the table; on stderr user and system apart,
     # and context switches.
     cpu=$(echo "$before $after" | awk -v tps="$tps" -v d="$DURATION" -v hz="$tick_hz" \
-          '{ printf "%.1f", ($5 + $6 - $1 - $2) / hz * 1e6 / (tps * d) }')
+          '{ printf "%.1f", ($6 + $7 - $1 - $2) / hz * 1e6 / (tps * d) }')
     echo "$before $after" |
       awk -v tps="$tps" -v d="$DURATION" -v hz="$tick_hz" -v what="$target $mode $clients" \
-      '{ n = tps * d; printf "per statement %s: user %.1f us, sys %.1f us, ctx switches voluntary %.3f involuntary %.3f\n",
-         what, ($5 - $1) / hz * 1e6 / n, ($6 - $2) / hz * 1e6 / n, ($7 - $3) / n, ($8 - $4) / n }' >&2
+      '{ n = tps * d; printf "per statement %s: user %.1f us, sys %.1f us, ctx switches voluntary %.3f involuntary %.3f, minor faults %.3f\n",
+         what, ($6 - $1) / hz * 1e6 / n, ($7 - $2) / hz * 1e6 / n, ($8 - $3) / n, ($9 - $4) / n, ($10 - $5) / n }' >&2
     # CPU µs per statement of each thread that used any.
     echo "$th_before | $th_after" | awk -v tps="$tps" -v d="$DURATION" -v hz="$tick_hz" -v what="$target $mode $clients" '
       { split($0, halves, "[|]"); nb = split(halves[1], b, " "); na = split(halves[2], a, " ")
