@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/time.h"
+#include "net/run_loop.h"
 #include "net/tls.h"
 #include "policy/policy_stage.h"
 #include "policy/rules.h"
@@ -141,8 +142,11 @@ Status Gateway::start() {
     workers_.push_back(std::move(w));
   }
   log::info("gateway", "sluice listening for PostgreSQL clients on ",
-            config::Endpoint{ep.host, port}.to_string(), " (", n, " workers, node ",
-            config_.node_id, ", state ", (config_.data_dir / "state.db").string(), ")");
+            config::Endpoint{ep.host, port}.to_string(), " (", n, " workers",
+            config_.busy_poll.count() > 0
+                ? ", busy polling " + std::to_string(config_.busy_poll.count()) + "us"
+                : std::string(),
+            ", node ", config_.node_id, ", state ", (config_.data_dir / "state.db").string(), ")");
   return start_admin();
 }
 
@@ -369,9 +373,9 @@ void Gateway::begin_drain() {
 int Gateway::run() {
   for (auto& w : workers_) {
     asio::co_spawn(w->io, accept_loop(*w), asio::detached);
-    w->thread = std::thread([&io = w->io] {
+    w->thread = std::thread([&io = w->io, busy_poll = config_.busy_poll] {
       auto guard = asio::make_work_guard(io);
-      io.run();
+      net::run_worker(io, busy_poll);
     });
   }
   watcher_ = std::thread([this] { watch_changes(); });

@@ -395,10 +395,10 @@ Result<Config> parse_config(std::string_view yaml, const std::filesystem::path& 
                                              ": expected a YAML mapping at the top level (see "
                                              "docs/configuration.md)");
   }
-  r.only_keys(
-      root, "",
-      {"data_dir", "node_id", "workers", "log", "state", "listen", "tls", "limits", "connections",
-       "identity", "roles", "rules", "default_action", "masking", "audit", "approvals"});
+  r.only_keys(root, "",
+              {"data_dir", "node_id", "workers", "busy_poll_us", "log", "state", "listen", "tls",
+               "limits", "connections", "identity", "roles", "rules", "default_action", "masking",
+               "audit", "approvals"});
   try {
     for (const auto& kv : root) {
       std::string key = kv.first.as<std::string>("");
@@ -409,6 +409,8 @@ Result<Config> parse_config(std::string_view yaml, const std::filesystem::path& 
         if (auto i = r.integer(v, key, 0, 255)) c.node_id = static_cast<int>(*i);
       } else if (key == "workers") {
         if (auto i = r.integer(v, key, 0, 256)) c.workers = static_cast<int>(*i);
+      } else if (key == "busy_poll_us") {
+        if (auto i = r.integer(v, key, 0, 1000)) c.busy_poll = std::chrono::microseconds(*i);
       } else if (key == "log") {
         if (!r.is_map(v, key)) continue;
         r.only_keys(v, key, {"level"});

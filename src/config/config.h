@@ -128,6 +128,8 @@ struct Config {
   std::filesystem::path data_dir;
   int node_id = 1;
   int workers = 0;  // 0: one per core
+  // How long a worker polls without blocking after its last work (net/run_loop.h); 0: off.
+  std::chrono::microseconds busy_poll{0};
   std::string log_level = "info";
   StateConfig state;
   std::optional<Endpoint> listen_postgres;

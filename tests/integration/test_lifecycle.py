@@ -164,3 +164,54 @@ def test_sigterm_drains(pg):
         idle.execute("select 1")
     idle.close()
     gw.destroy()
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_busy_polling_serves_then_sleeps_and_stops(pg):
+    """busy_poll_us: workers poll without blocking while sessions are active, serve them as
+    before, go back to sleeping once idle (no core spent on nothing) and stop on SIGTERM."""
+    gw = Gateway(pg, config_extra="busy_poll_us: 1000").start()
+    idle_sessions = []
+    try:
+        assert "busy polling 1000us" in gw.log()
+        token = gw.issue("lena")
+        errors = []
+
+        def session(k):
+            try:
+                with psycopg.connect(gw.dsn(token, "lena"), autocommit=True) as c:
+                    for i in range(300):
+                        got = c.execute("select %s::int * 2", (k * 1000 + i,)).fetchone()[0]
+                        if got != 2 * (k * 1000 + i):
+                            errors.append((k, i, got))
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append((k, repr(e)))
+
+        threads = [threading.Thread(target=session, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert errors == []
+        # Idle, with sessions connected: the workers block again. Over a second, the process
+        # uses a small fraction of a core (polling would use one per worker: 2 here).
+        for _ in range(20):
+            idle_sessions.append(psycopg.connect(gw.dsn(token, "lena"), autocommit=True))
+        time.sleep(0.5)
+        before = cpu_seconds(gw.proc.pid)
+        time.sleep(1.0)
+        idle_cpu = cpu_seconds(gw.proc.pid) - before
+        assert idle_cpu < 0.2, f"the idle gateway used {idle_cpu:.2f} s of CPU in 1 s"
+        assert psql(gw.dsn(token, "lena"), "select 'after'", check=True).stdout.strip() == "after"
+        for c in idle_sessions:
+            c.close()
+        assert gw.stop() == 0
+    finally:
+        for c in idle_sessions:
+            c.close()
+        gw.destroy()

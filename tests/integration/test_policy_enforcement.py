@@ -204,6 +204,30 @@ def test_statement_timeout_is_set_upstream():
         pg.destroy()
 
 
+def test_a_statement_far_past_statement_timeout_is_cancelled_by_the_gateway():
+    """The backstop: when the server-side limit is lifted (no baseline policy here, so SET is
+    allowed), the gateway cancels a statement busy for more than twice statement_timeout
+    plus a second, even though the session was idle long enough for the gateway to look at
+    it only once per statement_timeout."""
+    pg = PgServer("backstop").init().start().setup_shop()
+    gw = Gateway(pg, limits={"statement_timeout": "1s"}).start()
+    try:
+        token = gw.issue("stuck")
+        with psycopg.connect(gw.dsn(token, "stuck"), autocommit=True) as c:
+            c.execute("set statement_timeout = 0")
+            time.sleep(1.5)  # idle across a check
+            started = time.time()
+            with pytest.raises(psycopg.errors.QueryCanceled) as e:
+                c.execute("select pg_sleep(10)")
+            took = time.time() - started
+        assert "user request" in str(e.value), str(e.value)
+        assert 2.5 < took < 5.5, took  # 2 x 1 s + 1 s after it started, not 10 s
+        assert "busy for more than twice statement_timeout" in gw.log()
+    finally:
+        gw.destroy()
+        pg.destroy()
+
+
 def test_read_grants_run_read_only_upstream_as_well():
     """Defence in depth: a write hidden where the analyzer cannot see it (inside a function)
     still fails, because the server runs read grants' transactions read-only."""

@@ -10,6 +10,8 @@
 namespace sluice::config {
 namespace {
 
+void expect_error(const std::string& yaml, const std::string& fragment);
+
 constexpr const char* kGood = R"(
 data_dir: ./state
 listen:
@@ -38,6 +40,20 @@ TEST(Config, ParsesTheDocumentedKeys) {
   EXPECT_EQ(u.port, 5433);
   EXPECT_EQ(u.password.reveal(), "s3cret");
   EXPECT_EQ(u.tls, UpstreamTls::verify_full);
+}
+
+TEST(Config, BusyPollingIsOffUnlessSet) {
+  setenv("SLUICE_TEST_PW", "s3cret", 1);
+  auto off = parse_config(kGood, "x.yaml");
+  ASSERT_TRUE(off.is_ok()) << off.status().message();
+  EXPECT_EQ(off->busy_poll.count(), 0);
+  auto on = parse_config(std::string(kGood) + "busy_poll_us: 50\n", "x.yaml");
+  ASSERT_TRUE(on.is_ok()) << on.status().message();
+  EXPECT_EQ(on->busy_poll, std::chrono::microseconds(50));
+  expect_error(std::string(kGood) + "busy_poll_us: 2000\n",
+               "busy_poll_us: expected an integer from 0 to 1000, got '2000'");
+  expect_error(std::string(kGood) + "busy_poll_us: 50us\n",
+               "busy_poll_us: expected an integer from 0 to 1000, got '50us'");
 }
 
 TEST(Config, UpstreamTlsDefaultsToVerifyFull) {

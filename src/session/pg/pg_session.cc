@@ -830,9 +830,17 @@ awaitable<void> PgSession::supervise() {
     idle_armed_ = idle_in_tx();
     if (idle_armed_) deadline = std::min(deadline, last_client_activity_ + idle_limit);
     // The server enforces statement_timeout; this backstop cancels a session that stays busy
-    // far longer (the server-side limit was lifted, or the server ignores cancels).
-    if (statement_limit.count() > 0)
-      deadline = std::min(deadline, Clock::now() + std::chrono::seconds(1));
+    // far longer (the server-side limit was lifted, or the server ignores cancels). While
+    // the session is idle it looks once per statement_timeout; while busy, when the running
+    // statement would cross the line. (It looked every second: each wake-up of an idle
+    // session costs its worker a wake-up, and with busy_poll_us a polling window.)
+    if (statement_limit.count() > 0) {
+      auto now = Clock::now();
+      deadline = std::min(deadline, relay_->idle() ? now + statement_limit
+                                                   : std::max(now + std::chrono::seconds(1),
+                                                              busy_since_ + 2 * statement_limit +
+                                                                  std::chrono::seconds(1)));
+    }
     wake_.expires_at(deadline);
     co_await wake_.async_wait(use_nothrow);
     if (ended_) break;
