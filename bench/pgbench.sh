@@ -19,6 +19,11 @@
 # build of the previous commit, for an A/B comparison in the same run; its audit mode is
 # BASE_AUDIT (off, batch or fsync; default off), and its column "new/" is the TPS of the
 # gateway with the same audit mode over its own.
+# BUSY_POLL=50 sets busy_poll_us for the Sluice gateways (default 0: off); BASE_BUSY_POLL
+# for the base gateway (default: BUSY_POLL). BASE=build/sluice BASE_BUSY_POLL=0
+# BUSY_POLL=50 measures busy polling against the same binary without it.
+# On stderr, for every target: the machine's idle share and all processes' CPU per
+# statement (the database's and pgbench's included).
 # PIN=1 pins each proxy to CPU 1 and PostgreSQL and pgbench to CPU 0 (steadier figures on a
 # 2-core machine). POLICY=1 loads the agent-baseline policy into Sluice (once it exists).
 # Benchmarks are not tests: nothing here asserts.
@@ -31,6 +36,7 @@ REPEAT=${REPEAT:-3}
 CLIENTS=${CLIENTS:-"1 8 32"}
 MODES=${MODES:-"simple prepared"}
 WORKERS=${WORKERS:-1}
+BUSY_POLL=${BUSY_POLL:-0}
 PIN=${PIN:-0}
 SCALE=${SCALE:-10}
 PGBIN=/usr/lib/postgresql/15/bin
@@ -123,6 +129,7 @@ export BENCH_PASSWORD=benchpw
 gateways="$AUDIT${BASE:+ base}"
 for audit in $gateways; do
   binary=$SLUICE
+  busy_poll=$BUSY_POLL
   case $audit in
     off) audit_cfg="audit: { enabled: false }" ;;
     base)
@@ -131,7 +138,8 @@ for audit in $gateways; do
         batch | fsync) audit_cfg="audit: { durability: $BASE_AUDIT }" ;;
         *) echo "BASE_AUDIT takes off, batch, fsync" >&2; exit 2 ;;
       esac
-      binary=$(readlink -f "$BASE") ;;
+      binary=$(readlink -f "$BASE")
+      busy_poll=${BASE_BUSY_POLL:-$BUSY_POLL} ;;
     batch) audit_cfg="audit: { durability: batch${BATCH_INTERVAL:+, batch_interval: $BATCH_INTERVAL}${AUDIT_TMPFS:+, dir: $(mktemp -d /dev/shm/sluice-bench-audit-XXXXXX)} }" ;;
     fsync) audit_cfg="audit: { durability: fsync }" ;;
     *) echo "AUDIT takes off, batch, fsync" >&2; exit 2 ;;
@@ -141,6 +149,7 @@ for audit in $gateways; do
   cat > "$work/sluice-$audit/sluice.yaml" <<CONF
 data_dir: $work/sluice-$audit/data
 workers: $WORKERS
+busy_poll_us: $busy_poll
 listen: { postgres: 127.0.0.1:$port }
 connections:
   - name: bench
@@ -237,7 +246,7 @@ for round in $(seq "$REPEAT"); do
 done
 
 echo
-echo "pgbench -S: median of $REPEAT runs of ${DURATION}s; scale $SCALE; $(nproc) cores; pin=$PIN; sluice workers=$WORKERS; audit: $AUDIT${BASE:+; base: $BASE, audit ${BASE_AUDIT:-off}}$( [ "${POLICY:-0}" = 1 ] && echo '; agent-baseline policy')"
+echo "pgbench -S: median of $REPEAT runs of ${DURATION}s; scale $SCALE; $(nproc) cores; pin=$PIN; sluice workers=$WORKERS, busy_poll_us=$BUSY_POLL; audit: $AUDIT${BASE:+; base: $BASE, audit ${BASE_AUDIT:-off}, busy_poll_us=${BASE_BUSY_POLL:-$BUSY_POLL}}$( [ "${POLICY:-0}" = 1 ] && echo '; agent-baseline policy')"
 /usr/bin/python3 - "$results" "${BASE_AUDIT:-off}" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
