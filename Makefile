@@ -36,10 +36,15 @@ unit: build-asan
 
 fuzz: build-fuzz
 	@echo "== fuzz smoke ($(FUZZ_SECONDS)s per target)"
-	@for t in frontend_decoder_fuzz backend_relay_fuzz; do \
+	@for t in frontend_decoder_fuzz backend_relay_fuzz literal_shape_fuzz; do \
 	  mkdir -p $(FUZZ_BUILD)/corpus-$$t; \
-	  $(FUZZ_BUILD)/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
-	    $(FUZZ_BUILD)/corpus-$$t tests/fuzz/seeds 2>&1 | tail -1 || exit 1; \
+	  if ! $(FUZZ_BUILD)/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+	      -artifact_prefix=$(FUZZ_BUILD)/ $(FUZZ_BUILD)/corpus-$$t tests/fuzz/seeds \
+	      > $(FUZZ_BUILD)/$$t.log 2>&1; then \
+	    tail -40 $(FUZZ_BUILD)/$$t.log; \
+	    echo "fuzz target $$t failed: its log and the input are in $(FUZZ_BUILD)/"; exit 1; \
+	  fi; \
+	  echo "$$t: $$(tail -1 $(FUZZ_BUILD)/$$t.log)"; \
 	done
 
 integration: build-asan

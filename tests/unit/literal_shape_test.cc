@@ -6,8 +6,6 @@
 #include "sql/literal_shape.h"
 
 #include <gtest/gtest.h>
-#include <pg_query.h>
-#include <pg_query/pg_query.pb-c.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cstdint>
@@ -16,60 +14,11 @@
 #include <thread>
 #include <vector>
 
-#include "sql/pg_scan.h"
+#include "pg_scan_reference.h"
 
 namespace {
 
-struct Token {
-  int token, start, end;
-  bool operator==(const Token&) const = default;
-};
-
-bool is_literal(int token) {
-  return token == PG_QUERY__TOKEN__SCONST || token == PG_QUERY__TOKEN__BCONST ||
-         token == PG_QUERY__TOKEN__XCONST || token == PG_QUERY__TOKEN__ICONST ||
-         token == PG_QUERY__TOKEN__FCONST;
-}
-
-// The library's own answer; nullopt when it rejects the text. Ends of other tokens are not
-// compared (sl_scan does not report them).
-std::optional<std::vector<Token>> reference_tokens(const std::string& text) {
-  PgQueryScanResult r = pg_query_scan(text.c_str());
-  std::optional<std::vector<Token>> out;
-  if (!r.error) {
-    PgQuery__ScanResult* scan = pg_query__scan_result__unpack(
-        nullptr, r.pbuf.len, reinterpret_cast<const std::uint8_t*>(r.pbuf.data));
-    if (scan) {
-      out.emplace();
-      for (std::size_t i = 0; i < scan->n_tokens; ++i) {
-        const auto* t = scan->tokens[i];
-        out->push_back({t->token, t->start, is_literal(t->token) ? t->end : -1});
-      }
-      pg_query__scan_result__free_unpacked(scan, nullptr);
-    }
-  }
-  pg_query_free_scan_result(r);
-  return out;
-}
-
-std::optional<std::vector<Token>> direct_tokens(const std::string& text) {
-  std::vector<Token> tokens;
-  auto collect = [](void* arg, int token, int start, int end) noexcept -> int {
-    static_cast<std::vector<Token>*>(arg)->push_back({token, start, end});
-    return 0;
-  };
-  if (sl_scan(text.c_str(), collect, &tokens) != 0) return std::nullopt;
-  return tokens;
-}
-
-std::string describe(const std::optional<std::vector<Token>>& tokens) {
-  if (!tokens) return "rejected";
-  std::string s;
-  for (const auto& t : *tokens)
-    s +=
-        std::to_string(t.token) + "@" + std::to_string(t.start) + "-" + std::to_string(t.end) + " ";
-  return s;
-}
+using namespace sluice::test;
 
 // Texts that exercise every literal form and the ways a literal's end can be misjudged.
 const char* const kLiteralTexts[] = {

@@ -1,0 +1,31 @@
+// libFuzzer target: arbitrary text into the scanner called directly (src/sql/pg_scan.c),
+// checked against libpg_query's public pg_query_scan(): the same tokens at the same places,
+// with the same literal spans, or the same rejection. Then literal_shape() on it. A
+// difference aborts; so does any crash or sanitizer report. (libpg_query itself is not
+// instrumented: coverage guides the search through our code only, the corpus and mutations
+// do the rest.)
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "pg_scan_reference.h"
+#include "sql/literal_shape.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  std::string text(reinterpret_cast<const char*>(data), size);
+  if (text.find('\0') != std::string::npos) {
+    if (sluice::sql::literal_shape(text)) std::abort();  // never shaped
+    return 0;
+  }
+  auto expected = sluice::test::reference_tokens(text);
+  auto got = sluice::test::direct_tokens(text);
+  if (got != expected) {
+    std::fprintf(stderr, "scan differs\nexpected: %s\ngot:      %s\n",
+                 sluice::test::describe(expected).c_str(), sluice::test::describe(got).c_str());
+    std::abort();
+  }
+  (void)sluice::sql::literal_shape(text);
+  return 0;
+}
