@@ -66,19 +66,21 @@ pin() { if [ "$PIN" = 1 ]; then echo "taskset -c $1"; fi; }
 # preempted; minor page faults: memory first touched, or given back and touched again).
 # A thread may exit between listing and reading (the blocking pool's): that is not an error.
 proc_counters() {
-  local stat; stat=$(cat "/proc/$1/stat")
-  echo "$(echo "$stat" | awk '{print $14, $15}')" \
+  local utime stime minflt
+  read -r utime stime minflt < <(awk '{print $14, $15, $10}' "/proc/$1/stat")
+  echo "$utime $stime" \
        "$( (cat /proc/"$1"/task/*/status 2>/dev/null || true) | awk '/^voluntary_ctxt/ {v += $2} /^nonvoluntary_ctxt/ {n += $2} END {print v, n}')" \
-       "$(echo "$stat" | awk '{print $10}')"
+       "$minflt"
 }
 # "tid:ticks" (utime + stime) for every thread of a process.
 # (A thread that exits between the listing and the read is skipped: with pipefail, its failed
 # read would otherwise end the whole run, silently.)
 thread_ticks() { for t in /proc/"$1"/task/*; do awk -v t="${t##*/}" '{ sub(/.*\) /, ""); print t ":" $12 + $13 }' "$t/stat" 2>/dev/null || true; done | tr '\n' ' '; }
 tick_hz=$(getconf CLK_TCK)
-# The whole machine's CPU time: "busy idle" in clock ticks (idle counts iowait too). A run
-# that leaves cores idle is bound by waiting, not by CPU.
-machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6}' /proc/stat; }
+# The whole machine's CPU time: "busy idle" in clock ticks (idle counts iowait too; steal,
+# the hypervisor running someone else, counts as neither). A run that leaves cores idle is
+# bound by waiting, not by CPU.
+machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat; }
 
 pg_port=$(free_port); bouncer_port=$(free_port); sluice_port=$(free_port)
 echo "superpw" > "$work/pw"; chown postgres "$work/pw"

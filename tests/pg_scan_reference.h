@@ -54,7 +54,7 @@ inline std::optional<std::vector<Token>> direct_tokens(const std::string& text) 
     static_cast<std::vector<Token>*>(arg)->push_back({token, start, end});
     return 0;
   };
-  if (sl_scan(text.c_str(), collect, &tokens) != 0) return std::nullopt;
+  if (sl_scan(text.c_str(), text.size(), collect, &tokens) != 0) return std::nullopt;
   return tokens;
 }
 

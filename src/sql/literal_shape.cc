@@ -39,8 +39,7 @@ bool literal_shapes_structure(PgQuery__Token t) {
 struct Builder {
   std::string_view text;
   std::optional<std::string> shape;
-  std::size_t copied = 0;  // text up to here is in `shape`
-  std::size_t prev_end = 0;
+  std::size_t copied = 0;  // text up to here is in `shape`: the end of the last literal
   bool valid = true;
 
   // A token: 0 to go on, 1 to stop (the text gets no shape).
@@ -49,7 +48,7 @@ struct Builder {
     if (literal_shapes_structure(t)) return fail();
     // Tokens come in order and apart: a literal never starts inside the previous one.
     auto start = static_cast<std::size_t>(start_at);
-    if (start < prev_end) return fail();
+    if (start < copied) return fail();
     char cls = literal_class(t);
     if (!cls) return 0;
     // sl_scan vouches for the end of the literals it knows (USCONST is not one of them: it
@@ -60,7 +59,7 @@ struct Builder {
     shape->append(text, copied, start - copied);
     shape->push_back('\xff');
     shape->push_back(cls);
-    copied = prev_end = end;
+    copied = end;
     return 0;
   }
   int fail() {
@@ -82,11 +81,11 @@ int on_token(void* arg, int token, int start, int end) noexcept {
 
 std::optional<std::string> literal_shape(std::string_view text) {
   thread_local std::string input;
-  input.assign(text);                                              // NUL-terminated for the scanner
-  if (input.find('\0') != std::string::npos) return std::nullopt;  // it would stop there
+  input.assign(text);  // NUL-terminated for the scanner (which refuses a NUL inside)
   Builder b;
   b.text = text;
-  if (sl_scan(input.c_str(), on_token, &b) != 0 || !b.valid || !b.shape) return std::nullopt;
+  if (sl_scan(input.c_str(), input.size(), on_token, &b) != 0 || !b.valid || !b.shape)
+    return std::nullopt;
   b.shape->append(text, b.copied);
   return std::move(b.shape);
 }

@@ -117,11 +117,10 @@ static int scan_all(const char* text, int length, sl_token_fn fn, void* arg) {
   return result;
 }
 
-int sl_scan(const char* text, sl_token_fn fn, void* arg) {
+int sl_scan(const char* text, size_t length, sl_token_fn fn, void* arg) {
   MemoryContext context;
   volatile int result = -1;
-  size_t length = strlen(text);
-  if (length > 0x7fffffff) return -1;
+  if (length > 0x7fffffff || strlen(text) != length) return -1;
   context = pg_query_enter_memory_context();
   PG_TRY();
   { result = scan_all(text, (int)length, fn, arg); }

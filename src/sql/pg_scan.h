@@ -8,6 +8,8 @@
 #ifndef SLUICE_SQL_PG_SCAN_H
 #define SLUICE_SQL_PG_SCAN_H
 
+#include <stddef.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -19,10 +21,12 @@ extern "C" {
  * Returns 0 to go on, anything else to stop. It must not throw: C frames are between. */
 typedef int (*sl_token_fn)(void* arg, int token, int start, int end);
 
-/* Scans `text` (NUL-terminated), with standard_conforming_strings on. Returns 0 when every
- * token was reported (or `fn` stopped the scan), -1 when the scanner rejected the text (an
- * unterminated string, say) or a literal's span could not be told for certain. */
-int sl_scan(const char* text, sl_token_fn fn, void* arg);
+/* Scans the `length` bytes of `text` (text[length] is NUL), with standard_conforming_strings
+ * on. Returns 0 when every token was reported (or `fn` stopped the scan), -1 when the text
+ * holds a NUL (the scanner would stop there, leaving the rest unread), when the scanner
+ * rejected the text (an unterminated string, say), or when a literal's span could not be told
+ * for certain. */
+int sl_scan(const char* text, size_t length, sl_token_fn fn, void* arg);
 
 #ifdef __cplusplus
 }
