@@ -51,10 +51,11 @@ JsonWriter& JsonWriter::raw(std::string_view json) {
   out_.append(json);
   return *this;
 }
-JsonWriter& JsonWriter::key(std::string_view k) {
+JsonWriter& JsonWriter::key(JsonKey k) {
   separator();
-  escaped(k);
-  out_.push_back(':');
+  out_.push_back('"');
+  out_.append(k.text());
+  out_.append("\":", 2);
   after_key_ = true;
   return *this;
 }

@@ -11,6 +11,24 @@
 
 namespace sluice {
 
+// An object key: a string literal, checked when the program is compiled to need no escaping
+// (no control character, quote or backslash), so that writing it is a plain copy. Records on
+// the data path write some twenty keys each; scanning them every time was a measurable share
+// of recording a statement (bench/RESULTS.md, issue 5).
+class JsonKey {
+ public:
+  template <std::size_t N>
+  consteval JsonKey(const char (&literal)[N]) : text_(literal, N - 1) {
+    for (char c : text_)
+      if (static_cast<unsigned char>(c) < 0x20 || c == '"' || c == '\\')
+        throw "a JSON key literal must need no escaping";
+  }
+  std::string_view text() const { return text_; }
+
+ private:
+  std::string_view text_;
+};
+
 class JsonWriter {
  public:
   explicit JsonWriter(std::string& out) : out_(out) {}
@@ -19,7 +37,7 @@ class JsonWriter {
   JsonWriter& end_object();
   JsonWriter& begin_array();
   JsonWriter& end_array();
-  JsonWriter& key(std::string_view k);
+  JsonWriter& key(JsonKey k);
   JsonWriter& string(std::string_view s);  // must be valid UTF-8
   JsonWriter& text(std::string_view s);    // any bytes (see above)
   JsonWriter& number(std::int64_t v);
@@ -31,7 +49,7 @@ class JsonWriter {
 
   // key + value shorthands
   template <class T>
-  JsonWriter& field(std::string_view k, const T& v);
+  JsonWriter& field(JsonKey k, const T& v);
 
  private:
   void separator();
@@ -46,7 +64,7 @@ class JsonWriter {
 };
 
 template <class T>
-JsonWriter& JsonWriter::field(std::string_view k, const T& v) {
+JsonWriter& JsonWriter::field(JsonKey k, const T& v) {
   key(k);
   if constexpr (std::is_same_v<T, bool>)
     return boolean(v);
