@@ -22,8 +22,8 @@
 # BUSY_POLL=50 sets busy_poll_us for the Sluice gateways (default 0: off); BASE_BUSY_POLL
 # for the base gateway (default: BUSY_POLL). BASE=build/sluice BASE_BUSY_POLL=0
 # BUSY_POLL=50 measures busy polling against the same binary without it.
-# On stderr, for every target: the machine's idle share and all processes' CPU per
-# statement (the database's and pgbench's included).
+# On stderr, for every target: the machine's idle share, all processes' CPU per statement
+# (the database's and pgbench's included), and the database's own CPU per statement.
 # PIN=1 pins each proxy to CPU 1 and PostgreSQL and pgbench to CPU 0 (steadier figures on a
 # 2-core machine). POLICY=1 loads the agent-baseline policy into Sluice (once it exists).
 # Benchmarks are not tests: nothing here asserts.
@@ -81,6 +81,15 @@ tick_hz=$(getconf CLK_TCK)
 # the hypervisor running someone else, counts as neither). A run that leaves cores idle is
 # bound by waiting, not by CPU.
 machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat; }
+# The database's CPU time in clock ticks: the postmaster's own, its live children's (the
+# backends pgbouncer keeps open), and that of its children that have exited (the backends of a
+# run's connections through Sluice or direct, which the postmaster reaps).
+postgres_ticks() {
+  local pm; pm=$(head -1 "$work/data/postmaster.pid")
+  { awk '{print $14 + $15 + $16 + $17}' "/proc/$pm/stat"
+    for c in $(pgrep -P "$pm"); do awk '{print $14 + $15}' "/proc/$c/stat" 2>/dev/null || true; done
+  } | awk '{t += $1} END {print t}'
+}
 
 pg_port=$(free_port); bouncer_port=$(free_port); sluice_port=$(free_port)
 echo "superpw" > "$work/pw"; chown postgres "$work/pw"
@@ -195,10 +204,12 @@ run() {  # target port password pid mode clients
       -- sleep "$DURATION" >/dev/null 2>&1 &
     perf_pid=$!
   fi
-  m_before=$(machine_ticks)
+  m_before="$(machine_ticks) $(postgres_ticks)"
   out=$(PGPASSWORD=$password $(pin 0) pgbench -n -S -M "$mode" -c "$clients" -j "$clients" \
         -T "$DURATION" -h 127.0.0.1 -p "$port" -U bench bench 2>&1 || true)
   m_after=$(machine_ticks)
+  sleep 0.2  # the backends exit after pgbench and are reaped: their CPU joins the postmaster's
+  m_after="$m_after $(postgres_ticks)"
   [ -n "$perf_pid" ] && wait "$perf_pid" || true
   [ -n "$trace_pid" ] && wait "$trace_pid" || true
   alive "$target" "$pid" "died during the run"
@@ -206,9 +217,10 @@ run() {  # target port password pid mode clients
   tps=$(echo "$out" | awk '/^tps/ {print $3; exit}')
   lat=$(echo "$out" | awk '/latency average/ {print $4; exit}')
   echo "$m_before $m_after" | awk -v tps="${tps:-0}" -v d="$DURATION" -v hz="$tick_hz" -v what="$target $mode $clients" \
-    '{ busy = $3 - $1; idle = $4 - $2; if (tps <= 0 || busy + idle <= 0) exit
-       printf "machine %s: %.0f%% idle, all processes %.1f us CPU per statement\n",
-              what, 100 * idle / (busy + idle), busy / hz * 1e6 / (tps * d) }' >&2
+    '{ busy = $4 - $1; idle = $5 - $2; if (tps <= 0 || busy + idle <= 0) exit
+       n = tps * d
+       printf "machine %s: %.0f%% idle, all processes %.1f us CPU per statement, the database %.1f us\n",
+              what, 100 * idle / (busy + idle), busy / hz * 1e6 / n, ($6 - $3) / hz * 1e6 / n }' >&2
   cpu="-"
   if [ "$pid" != - ]; then
     # Per statement: CPU µs (user + system) for the table; on stderr user and system apart,
