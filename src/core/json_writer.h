@@ -12,9 +12,9 @@
 namespace sluice {
 
 // An object key: a string literal, checked when the program is compiled to need no escaping
-// (no control character, quote or backslash), so that writing it is a plain copy. Records on
-// the data path write some twenty keys each; scanning them every time was a measurable share
-// of recording a statement (bench/RESULTS.md, issue 5).
+// (no control character, quote or backslash), so that writing it is a plain copy. Recording a
+// statement writes some twenty keys; scanning them every time was a measurable share of that
+// (bench/RESULTS.md, issue 5).
 class JsonKey {
  public:
   template <std::size_t N>

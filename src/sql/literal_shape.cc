@@ -7,11 +7,12 @@
 namespace sluice::sql {
 namespace {
 
-// The marker class of a literal token, or 0 for every other token.
+// The marker class of a literal token, or 0 for every other token. These are exactly the
+// literals sl_scan reports an end for (USCONST, U&'...', is not one: literal_shapes_structure
+// refuses it first).
 char literal_class(PgQuery__Token t) {
   switch (t) {
     case PG_QUERY__TOKEN__SCONST:
-    case PG_QUERY__TOKEN__USCONST:
       return 'S';
     case PG_QUERY__TOKEN__ICONST:
       return 'I';
@@ -51,8 +52,8 @@ struct Builder {
     if (start < copied) return fail();
     char cls = literal_class(t);
     if (!cls) return 0;
-    // sl_scan vouches for the end of the literals it knows (USCONST is not one of them: it
-    // is refused above, by literal_shapes_structure); anything else gets no shape.
+    // sl_scan vouches for the end of every literal literal_class() names; should that ever break,
+    // the text gets no shape rather than one that swallows a token.
     if (end_at <= start_at) return fail();
     auto end = static_cast<std::size_t>(end_at);
     if (!shape) shape.emplace().reserve(text.size() + 8);

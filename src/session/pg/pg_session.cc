@@ -825,6 +825,8 @@ awaitable<void> PgSession::supervise() {
     char tx = relay_->transaction_status();
     return relay_->idle() && (tx == 'T' || tx == 'E');
   };
+  // When the gateway itself cancels the running statement (the backstop, below).
+  auto backstop_line = [&] { return busy_since_ + 2 * statement_limit + std::chrono::seconds(1); };
   while (!ended_) {
     auto deadline = expiry;
     idle_armed_ = idle_in_tx();
@@ -836,10 +838,9 @@ awaitable<void> PgSession::supervise() {
     // session costs its worker a wake-up, and with busy_poll_us a polling window.)
     if (statement_limit.count() > 0) {
       auto now = Clock::now();
-      deadline = std::min(deadline, relay_->idle() ? now + statement_limit
-                                                   : std::max(now + std::chrono::seconds(1),
-                                                              busy_since_ + 2 * statement_limit +
-                                                                  std::chrono::seconds(1)));
+      auto look_at = relay_->idle() ? now + statement_limit
+                                    : std::max(now + std::chrono::seconds(1), backstop_line());
+      deadline = std::min(deadline, look_at);
     }
     wake_.expires_at(deadline);
     co_await wake_.async_wait(use_nothrow);
@@ -852,7 +853,7 @@ awaitable<void> PgSession::supervise() {
                     format_utc(info_.grant_expires_at_ms) + "; the session was closed",
                 kNewGrantHint));
     } else if (statement_limit.count() > 0 && !relay_->idle() && busy_since_ != cancelled_for &&
-               now >= busy_since_ + 2 * statement_limit + std::chrono::seconds(1)) {
+               now >= backstop_line()) {
       log::warn("session", info_.session_id,
                 ": busy for more than twice statement_timeout; cancelling");
       cancelled_for = busy_since_;
