@@ -29,12 +29,12 @@ def keygen(directory):
 
 
 def audit_gateway(pg, name, durability="fsync", extra=""):
-    keydir = tempfile.mkdtemp(prefix="sluice-auditkey-")
-    key = keygen(keydir)
+    # The key lives in the gateway's own directory (a file secret is read relative to the
+    # configuration), so destroy() removes it with everything else.
     config = f"""
 audit:
   durability: {durability}
-  signing_key: "${{file:{key}}}"
+  signing_key: "${{file:audit.key}}"
   checkpoint_interval: 200ms
 {extra}
 roles:
@@ -42,7 +42,9 @@ roles:
     match: {{identities: ["rec-*"]}}
     connections: [shop]
 """
-    return Gateway(pg, name=name, admin=True, config_extra=config)
+    g = Gateway(pg, name=name, admin=True, config_extra=config)
+    keygen(g.dir)
+    return g
 
 
 @pytest.fixture(scope="module")

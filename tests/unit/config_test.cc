@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "policy/roles.h"
+#include "temp_dir.h"
 
 namespace sluice::config {
 namespace {
@@ -173,14 +174,13 @@ connections: [{name: a, upstream: {host: h, database: d, user: u, password: "${e
 }
 
 TEST(Config, FileSecretsAreReadRelativeToTheConfig) {
-  char dir[] = "/tmp/sluice-config-XXXXXX";
-  ASSERT_NE(mkdtemp(dir), nullptr);
-  std::ofstream(std::string(dir) + "/pw") << "from-file\n";
+  testing::TempDir dir("sluice-config");
+  std::ofstream(dir.path() + "/pw") << "from-file\n";
   auto c = parse_config(R"(
 listen: {postgres: "127.0.0.1:1"}
 connections: [{name: a, upstream: {host: h, database: d, user: u, password: "${file:pw}"}}]
 )",
-                        std::string(dir) + "/sluice.yaml");
+                        dir.path() + "/sluice.yaml");
   ASSERT_TRUE(c.is_ok()) << c.status().message();
   EXPECT_EQ(c->connections[0].postgres.password.reveal(), "from-file");
 }

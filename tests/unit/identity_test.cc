@@ -1,5 +1,4 @@
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include "identity/api_keys.h"
 #include "identity/grant_service.h"
@@ -8,6 +7,7 @@
 #include "session/auth_throttle.h"
 #include "session/pg/startup_policy.h"
 #include "store/state_store.h"
+#include "temp_dir.h"
 
 namespace sluice {
 namespace {
@@ -39,13 +39,11 @@ TEST(Token, VerifiersShareTheIdentitySalt) {
 class StoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/sluice-store-XXXXXX";
-    dir = mkdtemp(tmpl);
-    auto s = store::open_sqlite_store(dir + "/state.db");
+    auto s = store::open_sqlite_store(dir.path() + "/state.db");
     ASSERT_TRUE(s.is_ok()) << s.status().message();
     st = std::move(*s);
   }
-  std::string dir;
+  testing::TempDir dir{"sluice-store"};
   std::unique_ptr<store::StateStore> st;
 };
 
@@ -99,7 +97,7 @@ TEST_F(StoreTest, ReopeningKeepsDataAndSchema) {
   ASSERT_TRUE(grants.issue_local(r, "admin").is_ok());
   auto secret = st->install_secret();
   st.reset();
-  auto again = store::open_sqlite_store(dir + "/state.db");
+  auto again = store::open_sqlite_store(dir.path() + "/state.db");
   ASSERT_TRUE(again.is_ok());
   EXPECT_EQ(*(*again)->install_secret(), *secret);
   EXPECT_EQ((*again)->list_grants({}).value().size(), 1u);
