@@ -1,11 +1,11 @@
 // AnalysisCache: analyses by the exact statement text, valid for one catalog generation.
 //
 // The key is the text byte for byte (DESIGN.md, "Keys": libpg_query's fingerprint ignores
-// constants and must not be a key). An entry from an older catalog generation is a miss and
-// is replaced. A text is admitted on its second sighting: statements with literals that
-// never repeat (pgbench -S in simple mode, most ad-hoc SQL) would otherwise evict the ones
-// that do and pay for insertion and eviction every time. Sharded by hash, each shard with
-// its own lock, oldest admitted entry evicted first. Thread-safe.
+// constants and must not be a key). An entry from an older catalog generation is a miss, and
+// the put that follows replaces it. A text is admitted on its second sighting: statements
+// with literals that never repeat (pgbench -S in simple mode, most ad-hoc SQL) would
+// otherwise evict the ones that do and pay for insertion and eviction every time. Sharded by
+// hash, each shard with its own lock, oldest admitted entry evicted first. Thread-safe.
 #pragma once
 
 #include <array>
@@ -24,27 +24,35 @@ class AnalysisCache {
  public:
   explicit AnalysisCache(std::size_t capacity = 16384) : per_shard_(capacity / kShards + 1) {}
 
-  std::shared_ptr<const Analysis> get(std::string_view text, std::uint64_t generation) {
-    std::size_t h = std::hash<std::string_view>{}(text);
-    Shard& s = shards_[h % kShards];
+  // A text and its hash, computed once for a get and the put that usually follows a miss.
+  struct Key {
+    std::string_view text;
+    std::size_t hash;
+  };
+  static Key key(std::string_view text) { return {text, std::hash<std::string_view>{}(text)}; }
+
+  std::shared_ptr<const Analysis> get(const Key& k, std::uint64_t generation) {
+    Shard& s = shard(k);
     std::lock_guard lock(s.mu);
-    auto it = s.map.find(text);
+    auto it = s.map.find(k);
     if (it == s.map.end() || it->second->catalog_generation != generation) return nullptr;
     return it->second;
   }
 
-  void put(std::string_view text, std::shared_ptr<const Analysis> a) {
-    std::size_t h = std::hash<std::string_view>{}(text);
-    Shard& s = shards_[h % kShards];
+  // Admits `k` on its second sighting, or replaces its entry (one from an older catalog
+  // generation). A first sighting costs no map lookup: most texts with literals are never
+  // seen again.
+  void put(const Key& k, std::shared_ptr<const Analysis> a) {
+    Shard& s = shard(k);
     std::lock_guard lock(s.mu);
-    auto it = s.map.find(text);
-    if (it != s.map.end()) {
-      it->second = std::move(a);
+    std::size_t& seen = s.seen[(k.hash / kShards) % kSeenSlots];
+    if (seen != k.hash) {  // first sighting (or its slot was taken since): remember it only
+      seen = k.hash;
       return;
     }
-    std::size_t& seen = s.seen[(h / kShards) % kSeenSlots];
-    if (seen != h) {  // first sighting: remember it, do not cache yet
-      seen = h;
+    auto it = s.map.find(k);
+    if (it != s.map.end()) {
+      it->second = std::move(a);
       return;
     }
     if (s.map.size() >= per_shard_) {
@@ -52,18 +60,29 @@ class AnalysisCache {
       if (oldest != s.map.end()) s.map.erase(oldest);
       s.order.pop_front();
     }
-    auto pos = s.map.emplace(std::string(text), std::move(a));
+    auto pos = s.map.emplace(std::string(k.text), std::move(a));
     s.order.push_back(pos.first->first);  // node keys do not move
   }
 
+  std::shared_ptr<const Analysis> get(std::string_view text, std::uint64_t generation) {
+    return get(key(text), generation);
+  }
+  void put(std::string_view text, std::shared_ptr<const Analysis> a) {
+    put(key(text), std::move(a));
+  }
+
  private:
+  // Lookups by Key reuse its hash; the map hashes a string_view only to rehash its nodes.
   struct Hash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    std::size_t operator()(const Key& k) const { return k.hash; }
   };
   struct Eq {
     using is_transparent = void;
     bool operator()(std::string_view a, std::string_view b) const { return a == b; }
+    bool operator()(const Key& a, std::string_view b) const { return a.text == b; }
+    bool operator()(std::string_view a, const Key& b) const { return a == b.text; }
   };
   static constexpr std::size_t kShards = 16;
   static constexpr std::size_t kSeenSlots = 4096;
@@ -73,6 +92,8 @@ class AnalysisCache {
     std::deque<std::string_view> order;  // admission order, keys owned by `map`
     std::array<std::size_t, kSeenSlots> seen{};
   };
+  Shard& shard(const Key& k) { return shards_[k.hash % kShards]; }
+
   std::size_t per_shard_;
   std::array<Shard, kShards> shards_;
 };

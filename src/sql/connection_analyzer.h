@@ -31,17 +31,18 @@ class ConnectionAnalyzer {
     // The generation alone decides a cache hit: no reference to the catalog is taken unless
     // the text is analysed.
     const std::uint64_t gen = generation_.load(std::memory_order_acquire);
-    if (auto hit = cache_.get(text, gen)) return hit;
+    const auto key = AnalysisCache::key(text);
+    if (auto hit = cache_.get(key, gen)) return hit;
     std::optional<std::string> shape;
     if (is_valid_utf8(text)) shape = literal_shape(text);
     if (shape) {
       if (auto hit = shapes_.get(*shape, gen)) {
-        cache_.put(text, hit);  // a text that repeats is then found without a scan
+        cache_.put(key, hit);  // a text that repeats is then found without a scan
         return hit;
       }
     }
     auto a = std::make_shared<const Analysis>(PgAnalyzer(catalog()).analyze(text));
-    cache_.put(text, a);
+    cache_.put(key, a);
     if (shape && a->ok() && a->independent_of_literals) shapes_.put(*shape, a);
     return a;
   }
