@@ -14,7 +14,9 @@
 # On stderr, per statement for each proxy: user and system CPU µs, context switches
 # (voluntary: it blocked; involuntary: it was preempted), and CPU µs by thread.
 # PROFILE=DIR records each Sluice run with `perf record -g` into DIR/<target>-<mode>-<clients>.data
-# (read with `perf report -i FILE --no-children`).
+# (read with `perf report -i FILE --no-children`). PROFILE_ALL=DIR instead records the whole
+# machine (`perf record -a`, no call graphs) during every target's runs, e.g. to see where the
+# database's backends spend their time behind each proxy (`--comm postgres`).
 # BASE=path/to/another/sluice adds a gateway `sluice-base` run from that binary, e.g. a
 # build of the previous commit, for an A/B comparison in the same run; its audit mode is
 # BASE_AUDIT (off, batch or fsync; default off), and its column "new/" is the TPS of the
@@ -26,6 +28,10 @@
 # (the database's and pgbench's included), and the database's own CPU per statement.
 # PIN=1 pins each proxy to CPU 1 and PostgreSQL and pgbench to CPU 0 (steadier figures on a
 # 2-core machine). POLICY=1 loads the agent-baseline policy into Sluice (once it exists).
+# STEADY=1 runs pgbench with per-second progress and prints on stderr, per statement over
+# the run's steady middle (first and last second left out), the CPU of the database, the
+# proxy, pgbench and the rest of the machine, and how often backends blocked or were
+# preempted (bench/steady_split.py; copy it beside this script if you run a copy).
 # Benchmarks are not tests: nothing here asserts.
 set -euo pipefail
 
@@ -40,6 +46,7 @@ BUSY_POLL=${BUSY_POLL:-0}
 PIN=${PIN:-0}
 SCALE=${SCALE:-10}
 PGBIN=/usr/lib/postgresql/15/bin
+here=$(dirname "$(readlink -f "$0")")
 
 work=$(mktemp -d /tmp/sluice-bench-XXXXXX)
 chown postgres "$work"
@@ -203,10 +210,21 @@ run() {  # target port password pid mode clients
     perf record -q -F 1999 -g -p "$pid" -o "$PROFILE/$target-$mode-$clients.data" \
       -- sleep "$DURATION" >/dev/null 2>&1 &
     perf_pid=$!
+  elif [ -n "${PROFILE_ALL:-}" ]; then
+    mkdir -p "$PROFILE_ALL"
+    perf record -q -F 1999 -a -o "$PROFILE_ALL/$target-$mode-$clients.data" \
+      -- sleep "$DURATION" >/dev/null 2>&1 &
+    perf_pid=$!
   fi
   m_before="$(machine_ticks) $(postgres_ticks)"
-  out=$(PGPASSWORD=$password $(pin 0) pgbench -n -S -M "$mode" -c "$clients" -j "$clients" \
-        -T "$DURATION" -h 127.0.0.1 -p "$port" -U bench bench 2>&1 || true)
+  local split=()
+  if [ "${STEADY:-0}" = 1 ]; then
+    split=(/usr/bin/python3 "$here/steady_split.py" "$target $mode $clients"
+           "$(head -1 "$work/data/postmaster.pid")" "$pid" --)
+  fi
+  out=$(PGPASSWORD=$password $(pin 0) "${split[@]}" pgbench -n -S -M "$mode" -c "$clients" \
+        -j "$clients" -T "$DURATION" -h 127.0.0.1 -p "$port" -U bench bench 2>&1 || true)
+  grep '^steady ' <<<"$out" >&2 || true
   m_after=$(machine_ticks)
   sleep 0.2  # the backends exit after pgbench and are reaped: their CPU joins the postmaster's
   m_after="$m_after $(postgres_ticks)"
