@@ -43,6 +43,7 @@ Gateway::~Gateway() {
 }
 
 Status Gateway::start() {
+  signals_ = std::make_unique<asio::signal_set>(control_, SIGTERM, SIGINT);
   std::error_code fec;
   std::filesystem::create_directories(config_.data_dir, fec);
   if (fec)
@@ -389,7 +390,7 @@ int Gateway::run() {
   }
   catalog_thread_ = std::thread([this] { refresh_catalogs(); });
 
-  asio::signal_set signals(control_, SIGTERM, SIGINT);
+  auto& signals = *signals_;
   asio::steady_timer poll(control_);
   int signals_seen = 0;
   std::chrono::steady_clock::time_point drain_deadline;

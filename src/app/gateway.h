@@ -5,7 +5,9 @@
 // state store calls, the session registry, and a watcher that applies the store's change feed
 // to live sessions (a revocation ends them within a second), and the admin listener's thread.
 // SIGTERM drains: no new sessions, running statements finish, then the process exits; a second
-// signal stops at once.
+// signal stops at once. Signals are caught from the start of start(): one that arrives while
+// the gateway is still starting (its audit log already open) is acted on as soon as run()
+// begins, so no stop leaves the audit log unsealed.
 #pragma once
 
 #include <atomic>
@@ -57,6 +59,9 @@ class Gateway {
   std::unique_ptr<session::SessionServices> services_;
   std::vector<std::unique_ptr<Worker>> workers_;
   net::asio::io_context control_;
+  // SIGTERM and SIGINT, caught from the start of start() and waited on in run(): Asio keeps a
+  // signal that arrives before the wait (the default action would end the process at once).
+  std::unique_ptr<net::asio::signal_set> signals_;
   std::atomic<int> sessions_{0};
   std::atomic<bool> stopping_{false};
   std::thread watcher_;

@@ -164,12 +164,17 @@ class Gateway:
         e.setdefault("ASAN_OPTIONS", "detect_leaks=0")
         return e
 
-    def start(self):
+    def launch(self):
+        """Starts `sluice serve` without waiting for it; returns the log offset of this run."""
         # A restart appends to the same log: only what this run writes counts.
         offset = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
         self.logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen([SLUICE, "serve", "-c", self.config], stdout=self.logf,
                                      stderr=subprocess.STDOUT, env=self.env(), cwd=self.dir)
+        return offset
+
+    def start(self):
+        offset = self.launch()
         deadline = time.time() + 20
         while time.time() < deadline:
             if self.proc.poll() is not None:

@@ -6,11 +6,13 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import types
 
 import psycopg
 import pytest
@@ -320,6 +322,53 @@ def test_kill_9_under_load_loses_no_acknowledged_statement(pg):
         missing = [m for m in acknowledged if f"SELECT '{m}'" not in texts]
         assert not missing, missing[:5]
     finally:
+        g.destroy()
+
+
+def test_sigterm_while_starting_stops_cleanly_with_a_sealed_log():
+    """A SIGTERM that arrives while the gateway is still starting (here: reading the catalog
+    from an upstream that accepts and says nothing) must not kill it outright, which would
+    leave its audit log unsealed: it finishes starting, drains at once and seals the log."""
+    upstream = socket.socket()
+    upstream.bind(("127.0.0.1", 0))
+    upstream.listen(8)
+    accepted = []
+    release = threading.Event()
+
+    def hold():
+        upstream.settimeout(30)
+        try:
+            conn, _ = upstream.accept()
+        except OSError:
+            return
+        accepted.append(conn)
+        release.wait(30)
+        conn.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    g = audit_gateway(types.SimpleNamespace(port=upstream.getsockname()[1]), "gw-early-term")
+    try:
+        offset = g.launch()
+        deadline = time.time() + 20
+        while not accepted and time.time() < deadline:
+            assert g.proc.poll() is None, g.log()
+            time.sleep(0.02)
+        assert accepted, "the gateway never connected to read the catalog:\n" + g.log()
+        g.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert g.proc.poll() is None, "SIGTERM during start-up ended the gateway at once"
+        release.set()  # the catalog read fails now; start-up goes on
+        assert g.proc.wait(30) == 0, g.log()
+        log = g.log()[offset:]
+        assert "received signal 15" in log and "stopped" in log, log
+        p = verify(g)
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert "without sealing" not in p.stderr, p.stderr
+    finally:
+        release.set()
+        holder.join(10)
+        upstream.close()
         g.destroy()
 
 
