@@ -327,8 +327,8 @@ def test_kill_9_under_load_loses_no_acknowledged_statement(pg):
 
 def test_sigterm_while_starting_stops_cleanly_with_a_sealed_log():
     """A SIGTERM that arrives while the gateway is still starting (here: reading the catalog
-    from an upstream that accepts and says nothing) must not kill it outright, which would
-    leave its audit log unsealed: it finishes starting, drains at once and seals the log."""
+    from an upstream that accepts and says nothing) must not end it outright, which leaves an
+    open audit log unsealed: it finishes starting, drains at once and seals the log."""
     upstream = socket.socket()
     upstream.bind(("127.0.0.1", 0))
     upstream.listen(8)
