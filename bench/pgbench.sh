@@ -15,8 +15,9 @@
 # (voluntary: it blocked; involuntary: it was preempted), and CPU µs by thread.
 # PROFILE=DIR records each Sluice run with `perf record -g` into DIR/<target>-<mode>-<clients>.data
 # (read with `perf report -i FILE --no-children`). PROFILE_ALL=DIR instead records the whole
-# machine (`perf record -a`, no call graphs) during every target's runs, e.g. to see where the
-# database's backends spend their time behind each proxy (`--comm postgres`).
+# machine (`perf record -a`, no call graphs) during every target's runs (with PROFILE also set,
+# Sluice's runs get only PROFILE's recording), e.g. to see where the database's backends spend
+# their time behind each proxy (`bench/perf_diff.py --comm postgres`).
 # BASE=path/to/another/sluice adds a gateway `sluice-base` run from that binary, e.g. a
 # build of the previous commit, for an A/B comparison in the same run; its audit mode is
 # BASE_AUDIT (off, batch or fsync; default off), and its column "new/" is the TPS of the

@@ -6,9 +6,10 @@ set-up and teardown do not count).
     steady_split.py LABEL POSTMASTER_PID PROXY_PID|- -- pgbench ARGS...
 
 At each progress line pgbench prints, it reads the CPU time (ns, /proc/*/schedstat) of: the
-database (the postmaster and its children: backends, background processes), the proxy (all
-threads), pgbench (all threads), and the whole machine (/proc/stat). Also the backends'
-context switches: voluntary ones are a backend blocking for its next request.
+database (the postmaster, its children: backends and background processes, and the children
+it reaped in the window), the proxy (all threads), pgbench (all threads), and the whole
+machine (/proc/stat). Also the client backends' context switches: voluntary ones are a
+backend blocking for its next request.
 
 pgbench's own output goes to stdout unchanged (without the progress lines); the split goes to
 stderr as one line that starts with "steady LABEL:".
@@ -43,6 +44,24 @@ def children(pid):
         return []
 
 
+def reaped_ns(pid):
+    """CPU of the children a process has reaped (cutime + cstime), in ns; tick resolution."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return (int(fields[13]) + int(fields[14])) * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+
+
+def is_client_backend(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"(" in f.read()  # "postgres: user db 127.0.0.1(port) idle"
+    except OSError:
+        return False
+
+
 def switches(pid):
     vol = invol = 0
     try:
@@ -68,14 +87,13 @@ def machine_busy_ns():
 
 
 def snapshot(postmaster, proxy, bench):
-    db = threads_ns(postmaster)
-    backends = {}
+    kids = {}
     for c in children(postmaster):
-        backends[c] = (threads_ns(c), *switches(c))
-        db += backends[c][0]
+        kids[c] = (threads_ns(c), *switches(c), is_client_backend(c))
     return {
-        "db": db,
-        "backends": backends,
+        "postmaster": threads_ns(postmaster),
+        "reaped": reaped_ns(postmaster),
+        "kids": kids,
         "proxy": threads_ns(proxy) if proxy else 0,
         "pgbench": threads_ns(bench),
         "machine": machine_busy_ns(),
@@ -106,9 +124,16 @@ def main():
     # From the end of the first second to the end of the second-to-last.
     a, b = marks[0][1], marks[-2][1]
     n = sum(tps for tps, _ in marks[1:-1])  # statements: each line covers one second
-    common = set(a["backends"]) & set(b["backends"])
-    vol = sum(b["backends"][c][1] - a["backends"][c][1] for c in common)
-    invol = sum(b["backends"][c][2] - a["backends"][c][2] for c in common)
+    # The database: the postmaster; each child's CPU in the window (one born in it counts
+    # from zero); and the children reaped in it, whose whole CPU joined the postmaster's
+    # reaped total, less what they had used before the window.
+    gone = set(a["kids"]) - set(b["kids"])
+    b["db"] = b["postmaster"] + b["reaped"] + sum(
+        k[0] - a["kids"].get(c, (0,))[0] for c, k in b["kids"].items())
+    a["db"] = a["postmaster"] + a["reaped"] + sum(a["kids"][c][0] for c in gone)
+    clients = [c for c in set(a["kids"]) & set(b["kids"]) if b["kids"][c][3]]
+    vol = sum(b["kids"][c][1] - a["kids"][c][1] for c in clients)
+    invol = sum(b["kids"][c][2] - a["kids"][c][2] for c in clients)
     us = lambda k: (b[k] - a[k]) / 1000 / n
     other = us("machine") - us("db") - us("proxy") - us("pgbench")
     print(f"steady {label}: {n:.0f} statements in {len(marks) - 2} s; us per statement: "

@@ -5,9 +5,9 @@
 // state store calls, the session registry, and a watcher that applies the store's change feed
 // to live sessions (a revocation ends them within a second), and the admin listener's thread.
 // SIGTERM drains: no new sessions, running statements finish, then the process exits; a second
-// signal stops at once. Signals are caught from the start of start(): one that arrives while
-// the gateway is still starting is acted on as soon as run() begins, so no stop leaves the
-// audit log unsealed.
+// signal stops at once. SIGTERM and SIGINT are caught from the start of start(): one that
+// arrives while the gateway is still starting is acted on as soon as run() begins, so a stop
+// by either never leaves the audit log unsealed.
 #pragma once
 
 #include <atomic>

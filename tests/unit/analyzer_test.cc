@@ -314,7 +314,7 @@ TEST(AnalysisCacheTest, AdmitsOnSecondSightingAndHonoursGeneration) {
   cache.put("select 1", make(1));
   ASSERT_NE(cache.get("select 1", 1), nullptr);
   EXPECT_EQ(cache.get("select 1", 2), nullptr) << "older catalog generation is a miss";
-  cache.put("select 1", make(2));  // present: replaced at once
+  cache.put("select 1", make(2));  // present, its sighting slot unchanged: replaced at once
   EXPECT_NE(cache.get("select 1", 2), nullptr);
   EXPECT_EQ(cache.get("select  1", 2), nullptr) << "key is the exact text";
 }
