@@ -73,13 +73,6 @@ class AnalysisCache {
     s.order.push_back(pos.first->first);  // node keys do not move
   }
 
-  std::shared_ptr<const Analysis> get(std::string_view text, std::uint64_t generation) {
-    return get(key(text), generation);
-  }
-  void put(std::string_view text, std::shared_ptr<const Analysis> a) {
-    put(key(text), std::move(a));
-  }
-
  private:
   // Lookups by Key reuse its hash; the map hashes a string_view only to rehash its nodes.
   struct Hash {

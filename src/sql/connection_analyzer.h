@@ -35,15 +35,17 @@ class ConnectionAnalyzer {
     if (auto hit = cache_.get(key, gen)) return hit;
     std::optional<std::string> shape;
     if (is_valid_utf8(text)) shape = literal_shape(text);
+    std::optional<AnalysisCache::Key> shape_key;
     if (shape) {
-      if (auto hit = shapes_.get(*shape, gen)) {
+      shape_key = AnalysisCache::key(*shape);
+      if (auto hit = shapes_.get(*shape_key, gen)) {
         cache_.put(key, hit);  // a text that repeats is then found without a scan
         return hit;
       }
     }
     auto a = std::make_shared<const Analysis>(PgAnalyzer(catalog()).analyze(text));
     cache_.put(key, a);
-    if (shape && a->ok() && a->independent_of_literals) shapes_.put(*shape, a);
+    if (shape_key && a->ok() && a->independent_of_literals) shapes_.put(*shape_key, a);
     return a;
   }
   // Whether an analysis made earlier (a prepared statement's) still holds.

@@ -364,7 +364,7 @@ def test_sigterm_while_starting_stops_cleanly_with_a_sealed_log():
         release.set()  # the catalog read fails now; start-up goes on
         assert g.proc.wait(30) == 0, g.log()
         log = g.log()[offset:]
-        assert "received signal 15" in log and "stopped" in log, log
+        assert "gateway: received signal 15" in log and "gateway: stopped" in log, log
         p = verify(g)
         assert p.returncode == 0 and ", sealed" in p.stdout, p.stdout + p.stderr
     finally:

@@ -309,14 +309,15 @@ TEST(AnalysisCacheTest, AdmitsOnSecondSightingAndHonoursGeneration) {
     a->catalog_generation = gen;
     return std::shared_ptr<const Analysis>(a);
   };
-  cache.put("select 1", make(1));
-  EXPECT_EQ(cache.get("select 1", 1), nullptr) << "first sighting must not be cached";
-  cache.put("select 1", make(1));
-  ASSERT_NE(cache.get("select 1", 1), nullptr);
-  EXPECT_EQ(cache.get("select 1", 2), nullptr) << "older catalog generation is a miss";
-  cache.put("select 1", make(2));  // present, its sighting slot unchanged: replaced at once
-  EXPECT_NE(cache.get("select 1", 2), nullptr);
-  EXPECT_EQ(cache.get("select  1", 2), nullptr) << "key is the exact text";
+  const auto k = AnalysisCache::key("select 1");
+  cache.put(k, make(1));
+  EXPECT_EQ(cache.get(k, 1), nullptr) << "first sighting must not be cached";
+  cache.put(k, make(1));
+  ASSERT_NE(cache.get(k, 1), nullptr);
+  EXPECT_EQ(cache.get(k, 2), nullptr) << "older catalog generation is a miss";
+  cache.put(k, make(2));  // present, its sighting slot unchanged: replaced at once
+  EXPECT_NE(cache.get(k, 2), nullptr);
+  EXPECT_EQ(cache.get(AnalysisCache::key("select  1"), 2), nullptr) << "key is the exact text";
 }
 
 TEST(AnalysisCacheTest, EvictsOldestWhenFull) {
@@ -325,14 +326,14 @@ TEST(AnalysisCacheTest, EvictsOldestWhenFull) {
   std::vector<std::string> texts;
   for (int i = 0; i < 400; ++i) texts.push_back("select " + std::to_string(i));
   for (auto& t : texts) {
-    cache.put(t, a);
-    cache.put(t, a);
+    cache.put(AnalysisCache::key(t), a);
+    cache.put(AnalysisCache::key(t), a);
   }
   int present = 0;
-  for (auto& t : texts) present += cache.get(t, 0) != nullptr;
+  for (auto& t : texts) present += cache.get(AnalysisCache::key(t), 0) != nullptr;
   EXPECT_GT(present, 0);
   EXPECT_LE(present, 16 * 2);
-  EXPECT_NE(cache.get(texts.back(), 0), nullptr) << "the newest entry survives";
+  EXPECT_NE(cache.get(AnalysisCache::key(texts.back()), 0), nullptr) << "the newest entry survives";
 }
 
 // The parser builds trees of any depth without recursing; the walk recurses per level. A
