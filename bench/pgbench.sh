@@ -35,6 +35,8 @@
 # preempted (bench/steady_split.py; copy it beside this script if you run a copy).
 # FLOOR=build/relay_floor adds a target `floor`: a bare epoll relay that copies bytes and parses
 # nothing (bench/relay_floor.cc), the floor of any proxy's cost on this machine.
+# HOOKED=build/relay_hooked adds a target `hooked`: the same loop with Sluice's relay and hook
+# pipeline in it (bench/relay_hooked.cc): what Sluice would cost over an I/O layer that lean.
 # Benchmarks are not tests: nothing here asserts.
 set -euo pipefail
 
@@ -63,7 +65,7 @@ cleanup() {
   for pid in "${sluice_pids[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
   rm -rf /dev/shm/sluice-bench-audit-* 2>/dev/null || true
   [ -n "${bouncer_pid:-}" ] && kill "$bouncer_pid" 2>/dev/null || true
-  [ -n "${floor_pid:-}" ] && kill "$floor_pid" 2>/dev/null || true
+  for pid in "${relay_pids[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
   runuser -u postgres -- "$PGBIN/pg_ctl" -D "$work/data" -m immediate stop >/dev/null 2>&1 || true
   rm -rf "$work"
 }
@@ -143,12 +145,17 @@ $(pin 1) runuser -u postgres -- pgbouncer "$work/pgbouncer.ini" >/dev/null 2>&1 
 sleep 1
 bouncer_pid=$(cat "$work/pgbouncer.pid")
 
-if [ -n "${FLOOR:-}" ]; then
-  floor_port=$(free_port)
-  $(pin 1) "$(readlink -f "$FLOOR")" "$floor_port" "$pg_port" > "$work/floor.log" 2>&1 &
-  floor_pid=$!
-  for _ in $(seq 50); do grep -q "listening" "$work/floor.log" && break; sleep 0.1; done
-fi
+# The bare relays (FLOOR, HOOKED): each its own target, on its own port.
+declare -A relay_ports relay_pids
+for relay in floor hooked; do
+  bin_var=${relay^^}
+  [ -n "${!bin_var:-}" ] || continue
+  relay_ports[$relay]=$(free_port)
+  BENCH_PASSWORD=benchpw $(pin 1) "$(readlink -f "${!bin_var}")" "${relay_ports[$relay]}" "$pg_port" \
+    > "$work/$relay.log" 2>&1 &
+  relay_pids[$relay]=$!
+  for _ in $(seq 50); do grep -q "listening" "$work/$relay.log" && break; sleep 0.1; done
+done
 
 # Sluice: one gateway per audit mode in AUDIT (off, batch, fsync), each with its own port,
 # data_dir and token, so the modes are measured side by side in the same run.
@@ -280,9 +287,9 @@ for round in $(seq "$REPEAT"); do
     for c in $CLIENTS; do
       run direct "$pg_port" benchpw - "$mode" "$c" >> "$results"
       run pgbouncer "$bouncer_port" benchpw "$bouncer_pid" "$mode" "$c" >> "$results"
-      if [ -n "${FLOOR:-}" ]; then
-        run floor "$floor_port" benchpw "$floor_pid" "$mode" "$c" >> "$results"
-      fi
+      for relay in "${!relay_ports[@]}"; do
+        run "$relay" "${relay_ports[$relay]}" benchpw "${relay_pids[$relay]}" "$mode" "$c" >> "$results"
+      done
       for audit in $gateways; do
         run "sluice-$audit" "${sluice_ports[$audit]}" "${sluice_tokens[$audit]}" \
           "${sluice_pids[$audit]}" "$mode" "$c" >> "$results"
@@ -310,10 +317,10 @@ for target, mode, clients, tps, lat, cpu in rows:
 med = lambda v: statistics.median(v) if v else float("nan")
 sluices = sorted({t for (t, m, c) in cells if t.startswith("sluice-")},
                  key=lambda t: ["sluice-off", "sluice-batch", "sluice-fsync", "sluice-base"].index(t))
-floor = any(t == "floor" for (t, m, c) in cells)
+relays = [t for t in ("floor", "hooked") if any(t == x for (x, m, c) in cells)]
 head = f"{'mode':9} {'clients':>7} | {'direct tps':>10} | {'pgbouncer':>10} {'cpu µs':>7}"
-if floor:
-    head += f" | {'floor':>10} {'cpu µs':>7} {'f/pgb':>6}"
+for t in relays:
+    head += f" | {t:>10} {'cpu µs':>7} {t[0] + '/pgb':>6}"
 for t in sluices:
     head += f" | {t:>12} {'lat ms':>7} {'cpu µs':>7} {'s/pgb':>6}"
     if t == "sluice-base":
@@ -324,8 +331,8 @@ print(head)
 for mode, clients in order:
     d, b = cells[("direct", mode, clients)], cells[("pgbouncer", mode, clients)]
     line = f"{mode:9} {clients:>7} | {med(d['tps']):10.0f} | {med(b['tps']):10.0f} {med(b['cpu']):7.1f}"
-    if floor:
-        f = cells[("floor", mode, clients)]
+    for t in relays:
+        f = cells[(t, mode, clients)]
         line += f" | {med(f['tps']):10.0f} {med(f['cpu']):7.1f} {med(f['tps'])/med(b['tps']):6.2f}"
     for t in sluices:
         s = cells[(t, mode, clients)]

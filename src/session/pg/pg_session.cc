@@ -1,5 +1,9 @@
 #include "session/pg/pg_session.h"
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/time.h"
@@ -56,6 +60,8 @@ PgSession::PgSession(SessionServices& svc, tcp::socket socket)
     : svc_(svc),
       client_in_(kClientBufferInitial, svc.config.limits.max_message_bytes + 64),
       upstream_in_(kUpstreamBufferInitial, svc.config.limits.max_message_bytes + 64),
+      client_parking_(*this, true, socket.get_executor()),
+      server_parking_(*this, false, socket.get_executor()),
       wake_(socket.get_executor()),
       barrier_(socket.get_executor()),
       write_turn_(socket.get_executor()),
@@ -139,6 +145,8 @@ void PgSession::end(EndReason reason, std::optional<wire::ErrorReport> message) 
     client_->socket().shutdown(tcp::socket::shutdown_receive, ignored);
   }
   if (upstream_) upstream_->cancel();
+  unpark(client_parking_, Stop::exit);
+  unpark(server_parking_, Stop::exit);
   barrier_.cancel();
   hold_wake_.cancel();
   wake_.cancel();
@@ -631,6 +639,18 @@ awaitable<void> PgSession::relay() {
     }
     if (--running == 0) all_done.cancel();
   };
+  // On plain TCP the loops park in the worker's ReadySet while they wait to read (see
+  // Parking); TLS sessions read through Asio, which drives the TLS engine.
+  net::ReadySet* set = net::ReadySet::of(ex);
+  if (set && !client_->tls() && !upstream_->tls()) {
+    if (set->add(client_->socket().native_handle(), &client_parking_)) {
+      if (set->add(upstream_->socket().native_handle(), &server_parking_)) {
+        ready_set_ = set;
+      } else {
+        set->remove(client_->socket().native_handle(), &client_parking_);
+      }
+    }
+  }
   io_loops_running_ = 2;
   asio::co_spawn(ex, client_to_server(), finished);
   asio::co_spawn(ex, server_to_client(), finished);
@@ -639,6 +659,7 @@ awaitable<void> PgSession::relay() {
     all_done.expires_at(Clock::time_point::max());
     co_await all_done.async_wait(use_nothrow);
   }
+  leave_ready_set();
 }
 
 awaitable<bool> PgSession::audit_durable(std::uint64_t first, std::uint64_t last) {
@@ -654,166 +675,372 @@ awaitable<bool> PgSession::audit_durable(std::uint64_t first, std::uint64_t last
   co_return ok;
 }
 
-awaitable<void> PgSession::client_to_server() {
-  while (!ended_) {
-    const bool was_idle = relay_->idle();
-    auto step = relay_->on_client_bytes(client_in_.data());
-    if (was_idle && !relay_->idle()) busy_since_ = Clock::now();
-    OutputBuffer& out = relay_->upstream_output();
-    // Nothing runs unrecorded: with audit durability fsync the statements in `out` wait for
-    // their records (group commit makes concurrent sessions share one fsync).
-    if (auto barrier = relay_->take_audit_barrier(); barrier.last && svc_.audit) {
-      bool recorded = co_await audit_durable(barrier.first, barrier.last);
-      // The session may have ended while it waited (a revoke, the window, a drain): then
-      // nothing more goes upstream.
-      if (ended_) break;
-      if (!recorded) {
+PgSession::Stop PgSession::client_pass(ClientPass& p) {
+  switch (p.at) {
+    case At::process: {
+      if (ended_) return Stop::exit;
+      const bool was_idle = relay_->idle();
+      p.step = relay_->on_client_bytes(client_in_.data());
+      if (was_idle && !relay_->idle()) busy_since_ = Clock::now();
+      // Nothing runs unrecorded: with audit durability fsync the statements in the upstream
+      // output wait for their records (group commit makes concurrent sessions share one fsync).
+      p.barrier = relay_->take_audit_barrier();
+      if (p.barrier.last && svc_.audit) return Stop::audit;
+      [[fallthrough]];
+    }
+    case At::write: {
+      OutputBuffer& out = relay_->upstream_output();
+      if (!out.empty()) {
+        error_code ec;
+        const auto& segments = out.segments();
+        std::size_t done = upstream_->write_now(segments, ec);
+        if (!ec && done < out.size()) {
+          p.written = done;
+          return Stop::write;
+        }
         out.clear();
-        end(EndReason::client_error,
-            fatal("58030",
-                  "sluice: the audit log could not record this statement, so it was not run; "
-                  "the session was closed",
-                  "The gateway refuses statements until its audit log can be written; tell "
-                  "its operator (see /healthz)."));
+        if (ec) {
+          upstream_broken_ = true;
+          end(EndReason::upstream_error,
+              fatal("08006", "sluice: lost the connection to the database: " + ec.message()));
+          return Stop::exit;
+        }
+      }
+      [[fallthrough]];
+    }
+    case At::after_write:
+      break;
+  }
+  client_in_.consume(p.step.consumed);
+  if (ended_) return Stop::exit;
+  switch (p.step.next) {
+    case PgRelay::ClientNext::hold:
+      return Stop::hold;
+    case PgRelay::ClientNext::barrier:
+      return Stop::barrier;
+    case PgRelay::ClientNext::terminate:
+      end(EndReason::client_closed);
+      return Stop::exit;
+    case PgRelay::ClientNext::fatal:
+      end(EndReason::client_error, relay_->fatal_report());
+      return Stop::exit;
+    case PgRelay::ClientNext::need_more:
+      break;
+  }
+  if (draining_ && relay_->idle()) {
+    request_drain();
+    return Stop::exit;
+  }
+  if (!client_in_.reserve(std::max(p.step.need, client_in_.size() + 1))) {
+    end(EndReason::client_error, fatal("54000", "sluice: message too large"));
+    return Stop::exit;
+  }
+  return Stop::read;
+}
+
+awaitable<void> PgSession::client_to_server() {
+  ClientPass& p = client_pass_;
+  p = ClientPass{};
+  Stop stop = client_pass(p);
+  while (stop != Stop::exit && !ended_) {
+    switch (stop) {
+      case Stop::audit: {
+        bool recorded = co_await audit_durable(p.barrier.first, p.barrier.last);
+        // The session may have ended while it waited (a revoke, the window, a drain): then
+        // nothing more goes upstream.
+        if (ended_) {
+          stop = Stop::exit;
+          break;
+        }
+        if (!recorded) {
+          relay_->upstream_output().clear();
+          end(EndReason::client_error,
+              fatal("58030",
+                    "sluice: the audit log could not record this statement, so it was not run; "
+                    "the session was closed",
+                    "The gateway refuses statements until its audit log can be written; tell "
+                    "its operator (see /healthz)."));
+          stop = Stop::exit;
+          break;
+        }
+        p.at = At::write;
+        stop = client_pass(p);
         break;
       }
-    }
-    if (!out.empty()) {
-      // Inline rather than a helper coroutine (server_to_client has the same lines): a
-      // coroutine frame per write cost up to 2.2 µs more CPU per statement (A/B, pgbench -S).
-      error_code ec;
-      const auto& segments = out.segments();
-      std::size_t done = upstream_->write_now(segments, ec);
-      if (!ec && done < out.size()) {
-        auto [wec, n] = co_await upstream_->write(segments, done);
-        ec = wec;
-      }
-      out.clear();
-      if (ec) {
-        upstream_broken_ = true;
-        end(EndReason::upstream_error,
-            fatal("08006", "sluice: lost the connection to the database: " + ec.message()));
+      case Stop::write: {
+        OutputBuffer& out = relay_->upstream_output();
+        auto [ec, n] = co_await upstream_->write(out.segments(), p.written);
+        out.clear();
+        if (ec) {
+          upstream_broken_ = true;
+          end(EndReason::upstream_error,
+              fatal("08006", "sluice: lost the connection to the database: " + ec.message()));
+          stop = Stop::exit;
+          break;
+        }
+        p.at = At::after_write;
+        stop = client_pass(p);
         break;
       }
-    }
-    client_in_.consume(step.consumed);
-    if (ended_) break;
-    bool read_more = true;
-    switch (step.next) {
-      case PgRelay::ClientNext::hold: {
-        auto d = co_await wait_hold(step.hold);
+      case Stop::hold: {
+        auto d = co_await wait_hold(p.step.hold);
         if (d) relay_->resolve_hold(std::move(*d));
-        read_more = false;
+        p.at = At::process;
+        stop = client_pass(p);
         break;
       }
-      case PgRelay::ClientNext::barrier:
+      case Stop::barrier:
         while (relay_->barrier_active() && !ended_) {
           barrier_.expires_at(Clock::time_point::max());
           co_await barrier_.async_wait(use_nothrow);
         }
-        read_more = false;
+        p.at = At::process;
+        stop = client_pass(p);
         break;
-      case PgRelay::ClientNext::terminate:
-        end(EndReason::client_closed);
+      case Stop::read: {
+        error_code ec;
+        if (ready_set_) {
+          stop = co_await park(client_parking_);  // the passes ran from the ReadySet
+          if (stop != Stop::read) break;
+          ec = client_parking_.read_error;
+        } else {
+          auto [rec, n] = co_await client_->read_some(client_in_.free_space());
+          ec = rec;
+          if (!ec) {
+            client_in_.commit(n);
+            last_client_activity_ = Clock::now();
+            p.at = At::process;
+            stop = client_pass(p);
+            break;
+          }
+        }
+        end(ec == asio::error::eof ? EndReason::client_closed : EndReason::client_error);
+        stop = Stop::exit;
         break;
-      case PgRelay::ClientNext::fatal:
-        end(EndReason::client_error, relay_->fatal_report());
-        break;
-      case PgRelay::ClientNext::need_more:
+      }
+      case Stop::write_turn:
+      case Stop::exit:
+        stop = Stop::exit;
         break;
     }
-    if (ended_) break;
-    if (!read_more) continue;
-    if (draining_ && relay_->idle()) {
-      request_drain();
-      break;
-    }
-    if (!client_in_.reserve(std::max(step.need, client_in_.size() + 1))) {
-      end(EndReason::client_error, fatal("54000", "sluice: message too large"));
-      break;
-    }
-    auto [ec, n] = co_await client_->read_some(client_in_.free_space());
-    if (ec) {
-      end(ec == asio::error::eof ? EndReason::client_closed : EndReason::client_error);
-      break;
-    }
-    client_in_.commit(n);
-    last_client_activity_ = Clock::now();
   }
   if (--io_loops_running_ == 0) wake_.cancel();
 }
 
-awaitable<void> PgSession::server_to_client() {
-  bool server_closing = false;
-  while (!ended_) {
-    auto step = relay_->on_server_bytes(upstream_in_.data());
+void PgSession::finish_client_write(const error_code& ec) {
+  client_writing_ = false;
+  if (write_waiters_ > 0) write_turn_.cancel();
+  if (ec) client_broken_ = true;
+}
+
+PgSession::Stop PgSession::server_pass(ServerPass& p) {
+  if (p.at == At::process) {
+    if (ended_) return Stop::exit;
+    p.step = relay_->on_server_bytes(upstream_in_.data());
     OutputBuffer& out = relay_->client_output();
     if (!out.empty()) {
-      bool ok;
-      if (!client_writing_ && !client_broken_) {
-        // The common case, without write_client's coroutine frame.
-        client_writing_ = true;
-        error_code ec;
-        const auto& segments = out.segments();
-        std::size_t done = client_->write_now(segments, ec);
-        if (!ec && done < out.size()) {
-          auto [wec, n] = co_await client_->write(segments, done);
-          ec = wec;
-        }
-        client_writing_ = false;
-        if (write_waiters_ > 0) write_turn_.cancel();
-        if (ec) client_broken_ = true;
-        ok = !ec;
-      } else {
-        ok = co_await write_client(out.segments());
+      // Another writer (a notice, a fatal error) has the client stream: wait for its turn.
+      if (client_writing_ || client_broken_) return Stop::write_turn;
+      // The common case, without write_client's coroutine frame.
+      client_writing_ = true;
+      error_code ec;
+      const auto& segments = out.segments();
+      std::size_t done = client_->write_now(segments, ec);
+      if (!ec && done < out.size()) {
+        p.written = done;
+        return Stop::write;
       }
+      finish_client_write(ec);
       out.clear();
-      if (!ok) {
+      if (ec) {
         end(EndReason::client_error);
+        return Stop::exit;
+      }
+    }
+  }
+  upstream_in_.consume(p.step.consumed);
+  p.server_closing |= p.step.server_closing;
+  if (p.step.cancel_upstream) request_cancel();
+  if (p.step.barrier_released) barrier_.cancel();
+  if (p.step.fatal) {
+    end(EndReason::upstream_error, relay_->fatal_report());
+    return Stop::exit;
+  }
+  // The supervisor arms the idle-in-transaction deadline only when it sees the session idle
+  // in a transaction; tell it whenever that becomes true and it has not armed it.
+  char tx = relay_->transaction_status();
+  if (tx != last_tx_status_ || (!idle_armed_ && (tx == 'T' || tx == 'E') && relay_->idle())) {
+    last_tx_status_ = tx;
+    poke_supervisor();
+  }
+  if (draining_ && relay_->idle()) {
+    request_drain();
+    return Stop::exit;
+  }
+  if (ended_) return Stop::exit;
+  if (!upstream_in_.reserve(std::max(p.step.need, upstream_in_.size() + 1))) {
+    end(EndReason::upstream_error, fatal("08P01", "sluice: server message too large"));
+    return Stop::exit;
+  }
+  return Stop::read;
+}
+
+awaitable<void> PgSession::server_to_client() {
+  ServerPass& p = server_pass_;
+  p = ServerPass{};
+  Stop stop = server_pass(p);
+  while (stop != Stop::exit && !ended_) {
+    switch (stop) {
+      case Stop::write: {
+        OutputBuffer& out = relay_->client_output();
+        auto [ec, n] = co_await client_->write(out.segments(), p.written);
+        finish_client_write(ec);
+        out.clear();
+        if (ec) {
+          end(EndReason::client_error);
+          stop = Stop::exit;
+          break;
+        }
+        p.at = At::after_write;
+        stop = server_pass(p);
         break;
       }
-    }
-    upstream_in_.consume(step.consumed);
-    server_closing |= step.server_closing;
-    if (step.cancel_upstream) request_cancel();
-    if (step.barrier_released) barrier_.cancel();
-    if (step.fatal) {
-      end(EndReason::upstream_error, relay_->fatal_report());
-      break;
-    }
-    // The supervisor arms the idle-in-transaction deadline only when it sees the session idle
-    // in a transaction; tell it whenever that becomes true and it has not armed it.
-    char tx = relay_->transaction_status();
-    if (tx != last_tx_status_ || (!idle_armed_ && (tx == 'T' || tx == 'E') && relay_->idle())) {
-      last_tx_status_ = tx;
-      poke_supervisor();
-    }
-    if (draining_ && relay_->idle()) {
-      request_drain();
-      break;
-    }
-    if (ended_) break;
-    if (!upstream_in_.reserve(std::max(step.need, upstream_in_.size() + 1))) {
-      end(EndReason::upstream_error, fatal("08P01", "sluice: server message too large"));
-      break;
-    }
-    auto [ec, n] = co_await upstream_->read_some(upstream_in_.free_space());
-    if (ec) {
-      if (!ended_) {
-        upstream_broken_ = true;
-        if (server_closing) {
-          end(EndReason::upstream_closed);  // the server's own FATAL was passed on
-        } else {
-          end(EndReason::upstream_closed,
-              fatal("08006", "sluice: the database closed the connection",
-                    "The database may have restarted; reconnect."));
+      case Stop::write_turn: {
+        OutputBuffer& out = relay_->client_output();
+        bool ok = co_await write_client(out.segments());
+        out.clear();
+        if (!ok) {
+          end(EndReason::client_error);
+          stop = Stop::exit;
+          break;
         }
+        p.at = At::after_write;
+        stop = server_pass(p);
+        break;
       }
-      break;
+      case Stop::read: {
+        error_code ec;
+        if (ready_set_) {
+          stop = co_await park(server_parking_);  // the passes ran from the ReadySet
+          if (stop != Stop::read) break;
+          ec = server_parking_.read_error;
+        } else {
+          auto [rec, n] = co_await upstream_->read_some(upstream_in_.free_space());
+          ec = rec;
+          if (!ec) {
+            upstream_in_.commit(n);
+            p.at = At::process;
+            stop = server_pass(p);
+            break;
+          }
+        }
+        if (!ended_) {
+          upstream_broken_ = true;
+          if (p.server_closing) {
+            end(EndReason::upstream_closed);  // the server's own FATAL was passed on
+          } else {
+            end(EndReason::upstream_closed,
+                fatal("08006", "sluice: the database closed the connection",
+                      "The database may have restarted; reconnect."));
+          }
+        }
+        stop = Stop::exit;
+        break;
+      }
+      case Stop::audit:
+      case Stop::hold:
+      case Stop::barrier:
+      case Stop::exit:
+        stop = Stop::exit;
+        break;
     }
-    upstream_in_.commit(n);
   }
   if (--io_loops_running_ == 0) wake_.cancel();
+}
+
+// ---- parking in the worker's ReadySet --------------------------------------------------------
+
+void PgSession::Parking::on_ready() {
+  session.on_parked_ready(*this);
+}
+
+void PgSession::on_parked_ready(Parking& k) {
+  // An arrival while the loop is busy in its coroutine is not lost: park() reads before it
+  // relies on the next one.
+  if (!k.parked) return;
+  net::Stream& stream = k.client ? *client_ : *upstream_;
+  InputBuffer& in = k.client ? client_in_ : upstream_in_;
+  const int fd = stream.socket().native_handle();
+  for (;;) {
+    auto room = in.free_space();  // the pass that stopped at Stop::read reserved room
+    ssize_t n = ::recv(fd, room.data(), room.size(), MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;  // empty: the next arrival tells
+      unpark(k, Stop::read, error_code(errno, asio::error::get_system_category()));
+      return;
+    }
+    if (n == 0) {
+      unpark(k, Stop::read, asio::error::eof);
+      return;
+    }
+    in.commit(static_cast<std::size_t>(n));
+    Stop stop = Stop::exit;
+    try {
+      if (k.client) {
+        last_client_activity_ = Clock::now();
+        client_pass_.at = At::process;
+        stop = client_pass(client_pass_);
+      } else {
+        server_pass_.at = At::process;
+        stop = server_pass(server_pass_);
+      }
+    } catch (const std::exception& e) {
+      // As relay() does for its coroutines: this session ends, the worker goes on.
+      log::error("session", info_.session_id, ": internal error: ", e.what());
+      end(EndReason::client_error,
+          fatal("XX000", "sluice: internal error; the session was closed"));
+    }
+    if (stop != Stop::read) {
+      unpark(k, stop);
+      return;
+    }
+    // A short read emptied the socket, so the next arrival is a new edge; after a full one
+    // there may be more.
+    if (static_cast<std::size_t>(n) < room.size()) return;
+  }
+}
+
+void PgSession::unpark(Parking& k, Stop why, error_code read_error) {
+  if (!k.parked) return;
+  k.parked = false;
+  k.stop = why;
+  k.read_error = read_error;
+  k.wake.cancel();
+}
+
+awaitable<PgSession::Stop> PgSession::park(Parking& k) {
+  if (ended_) co_return Stop::exit;
+  k.parked = true;
+  k.stop = Stop::read;
+  k.read_error = {};
+  // Bytes may have arrived while the loop was away, their edge seen by nobody: read now.
+  on_parked_ready(k);
+  while (k.parked) {
+    k.wake.expires_at(Clock::time_point::max());
+    co_await k.wake.async_wait(use_nothrow);
+  }
+  co_return k.stop;
+}
+
+void PgSession::leave_ready_set() {
+  unpark(client_parking_, Stop::exit);
+  unpark(server_parking_, Stop::exit);
+  if (!ready_set_) return;
+  // Before the sockets close: a closed descriptor's number is soon another session's.
+  ready_set_->remove(client_->socket().native_handle(), &client_parking_);
+  ready_set_->remove(upstream_->socket().native_handle(), &server_parking_);
+  ready_set_ = nullptr;
 }
 
 awaitable<void> PgSession::supervise() {
@@ -874,6 +1101,7 @@ awaitable<void> PgSession::supervise() {
     if (io_loops_running_ > 0) {
       client_broken_ = true;
       upstream_broken_ = true;
+      leave_ready_set();
       client_->close();
       upstream_->close();
     }

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "hook/session_info.h"
+#include "net/ready_set.h"
 #include "net/stream.h"
 #include "proto/pg/backend.h"
 #include "session/input_buffer.h"
@@ -50,6 +51,56 @@ class PgSession final : public SessionControl, public std::enable_shared_from_th
   // Waits until the audit log has made `ticket` durable; false if it never will.
   net::awaitable<bool> audit_durable(std::uint64_t first, std::uint64_t last);
   net::awaitable<void> server_to_client();
+
+  // Each relay loop is a coroutine around a pass: a plain function that runs the loop's body
+  // from where it last stopped until it must wait, and says for what. The coroutine does the
+  // waiting. A loop that only needs to read more, on a plain-TCP session, parks instead: its
+  // socket is in the worker's ReadySet, and each arrival runs the next pass directly from
+  // there, without a trip through Asio or the coroutine; the first pass that must wait for
+  // anything else unparks the loop, and the coroutine carries on from that point.
+  enum class At : std::uint8_t { process, write, after_write };  // where a pass resumes
+  enum class Stop : std::uint8_t {
+    read,        // wait for more bytes from the peer
+    audit,       // client: wait until the statements' records are durable
+    write,       // the peer took part of the output: write the rest
+    write_turn,  // server: another writer has the client stream; wait for it
+    hold,        // client: a statement is held
+    barrier,     // client: wait for the barrier's result to end
+    exit,        // the loop is done
+  };
+  struct ClientPass {
+    At at = At::process;
+    PgRelay::ClientStep step;
+    PgRelay::AuditBarrier barrier;
+    std::size_t written = 0;
+  };
+  struct ServerPass {
+    At at = At::process;
+    PgRelay::ServerStep step;
+    std::size_t written = 0;
+    bool server_closing = false;  // the server sent a FATAL error; it will close
+  };
+  Stop client_pass(ClientPass& p);
+  Stop server_pass(ServerPass& p);
+  void finish_client_write(const net::error_code& ec);
+
+  // A relay loop parked in the worker's ReadySet.
+  struct Parking final : net::ReadySet::Watcher {
+    Parking(PgSession& s, bool client_side, const net::asio::any_io_executor& ex)
+        : session(s), client(client_side), wake(ex) {}
+    void on_ready() override;
+    PgSession& session;
+    const bool client;
+    bool parked = false;
+    Stop stop = Stop::read;      // why the loop was unparked
+    net::error_code read_error;  // ... with Stop::read: the read failed
+    net::asio::steady_timer wake;
+  };
+  // Runs passes while bytes arrive; unparks the loop when a pass stops for anything else.
+  void on_parked_ready(Parking& k);
+  void unpark(Parking& k, Stop why, net::error_code read_error = {});
+  net::awaitable<Stop> park(Parking& k);
+  void leave_ready_set();
   net::awaitable<void> supervise();
   net::awaitable<std::optional<hook::Decision>> wait_hold(std::shared_ptr<hook::Hold> hold);
   net::awaitable<bool> write_client(std::span<const Bytes> segments);
@@ -80,6 +131,11 @@ class PgSession final : public SessionControl, public std::enable_shared_from_th
   std::vector<std::pair<std::string, std::string>> upstream_params_;
 
   std::unique_ptr<PgRelay> relay_;
+  ClientPass client_pass_;
+  ServerPass server_pass_;
+  net::ReadySet* ready_set_ = nullptr;  // both sockets are in it (plain TCP on both sides)
+  Parking client_parking_;
+  Parking server_parking_;
   std::optional<EndReason> ended_;
   std::optional<sluice::pg::ErrorReport> end_message_;
   bool draining_ = false;
