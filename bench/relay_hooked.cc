@@ -126,6 +126,39 @@ bool send_bytes(int fd, Bytes b) {
   return send_segments(fd, {b});
 }
 
+// Accepts the next waiting client and connects its own upstream: the new pair, or null when
+// nobody is waiting. A client whose upstream cannot be reached is closed and skipped.
+Pair* accept_pair(int lfd, const sockaddr_in& upstream) {
+  for (;;) {
+    int cfd = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK);
+    if (cfd < 0) return nullptr;
+    int ufd = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(ufd, reinterpret_cast<const sockaddr*>(&upstream), sizeof upstream) != 0) {
+      close(ufd);
+      close(cfd);
+      continue;
+    }
+    int flags = 1;
+    ioctl(ufd, FIONBIO, &flags);
+    no_delay(cfd);
+    no_delay(ufd);
+    auto* p = new Pair;
+    p->client.fd = cfd;
+    p->server.fd = ufd;
+    return p;
+  }
+}
+
+// Adds both sides of `p` to `ep` with `events`.
+void watch_pair(int ep, Pair* p, std::uint32_t events) {
+  for (Side* side : {&p->client, &p->server}) {
+    epoll_event e{};
+    e.events = events;
+    e.data.ptr = side;
+    epoll_ctl(ep, EPOLL_CTL_ADD, side->fd, &e);
+  }
+}
+
 class Relay {
  public:
   Relay(std::shared_ptr<sluice::hook::StatementPipeline> pipeline, std::string connection)
@@ -326,30 +359,11 @@ int run_nested(Relay& relay, int lfd, const sockaddr_in& upstream) {
     for (int i = 0; i < n; ++i) {
       auto* s = static_cast<Side*>(events[i].data.ptr);
       if (s == nullptr) {
-        int cfd;
-        while ((cfd = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK)) >= 0) {
-          int ufd = socket(AF_INET, SOCK_STREAM, 0);
-          if (connect(ufd, reinterpret_cast<const sockaddr*>(&upstream), sizeof upstream) != 0) {
-            close(ufd);
-            close(cfd);
-            continue;
-          }
-          int flags = 1;
-          ioctl(ufd, FIONBIO, &flags);
-          no_delay(cfd);
-          no_delay(ufd);
-          auto* p = new Pair;
-          p->client.fd = cfd;
-          p->server.fd = ufd;
+        while (Pair* p = accept_pair(lfd, upstream)) {
           held[p] = std::make_unique<Held>(
-              Held{sluice::net::tcp::socket(io, sluice::net::tcp::v4(), cfd),
-                   sluice::net::tcp::socket(io, sluice::net::tcp::v4(), ufd)});
-          for (Side* side : {&p->client, &p->server}) {
-            epoll_event e{};
-            e.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
-            e.data.ptr = side;
-            epoll_ctl(ep, EPOLL_CTL_ADD, side->fd, &e);
-          }
+              Held{sluice::net::tcp::socket(io, sluice::net::tcp::v4(), p->client.fd),
+                   sluice::net::tcp::socket(io, sluice::net::tcp::v4(), p->server.fd)});
+          watch_pair(ep, p, EPOLLIN | EPOLLRDHUP | EPOLLET);
         }
         continue;
       }
@@ -382,27 +396,13 @@ int run_asio(Relay& relay, int lfd, const sockaddr_in& upstream) {
   asio::posix::stream_descriptor listener(io, lfd);
   std::function<void(sluice::net::error_code)> on_accept = [&](sluice::net::error_code ec) {
     if (ec) return;
-    int cfd;
-    while ((cfd = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK)) >= 0) {
-      int ufd = socket(AF_INET, SOCK_STREAM, 0);
-      if (connect(ufd, reinterpret_cast<const sockaddr*>(&upstream), sizeof upstream) != 0) {
-        close(ufd);
-        close(cfd);
-        continue;
-      }
-      int flags = 1;
-      ioctl(ufd, FIONBIO, &flags);
-      no_delay(cfd);
-      no_delay(ufd);
-      auto* p = new Pair;
-      p->client.fd = cfd;
-      p->server.fd = ufd;
+    while (Pair* p = accept_pair(lfd, upstream)) {
       auto ap = std::make_shared<AsioPair>();
       ap->pair = p;
-      ap->client.reset(
-          new AsioSide{&p->client, sluice::net::tcp::socket(io, sluice::net::tcp::v4(), cfd)});
-      ap->server.reset(
-          new AsioSide{&p->server, sluice::net::tcp::socket(io, sluice::net::tcp::v4(), ufd)});
+      ap->client.reset(new AsioSide{
+          &p->client, sluice::net::tcp::socket(io, sluice::net::tcp::v4(), p->client.fd)});
+      ap->server.reset(new AsioSide{
+          &p->server, sluice::net::tcp::socket(io, sluice::net::tcp::v4(), p->server.fd)});
       arm(relay, ap, *ap->client);
       arm(relay, ap, *ap->server);
     }
@@ -454,28 +454,7 @@ int main(int argc, char** argv) {
     for (int i = 0; i < n; ++i) {
       auto* s = static_cast<Side*>(events[i].data.ptr);
       if (s == nullptr) {
-        int cfd;
-        while ((cfd = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK)) >= 0) {
-          int ufd = socket(AF_INET, SOCK_STREAM, 0);
-          if (connect(ufd, reinterpret_cast<const sockaddr*>(&upstream), sizeof upstream) != 0) {
-            close(ufd);
-            close(cfd);
-            continue;
-          }
-          int flags = 1;
-          ioctl(ufd, FIONBIO, &flags);
-          no_delay(cfd);
-          no_delay(ufd);
-          auto* p = new Pair;
-          p->client.fd = cfd;
-          p->server.fd = ufd;
-          for (Side* side : {&p->client, &p->server}) {
-            epoll_event e{};
-            e.events = EPOLLIN;
-            e.data.ptr = side;
-            epoll_ctl(ep, EPOLL_CTL_ADD, side->fd, &e);
-          }
-        }
+        while (Pair* p = accept_pair(lfd, upstream)) watch_pair(ep, p, EPOLLIN);
         continue;
       }
       if (s == &stale) continue;

@@ -32,8 +32,10 @@ class ReadySet final : public asio::execution_context::service {
 
   class Watcher {
    public:
-    // The socket it was added with became readable (or hung up, or failed: a read says).
-    virtual void on_ready() = 0;
+    // The socket it was added with became readable. `hangup`: the peer also closed or reset
+    // (EPOLLRDHUP, EPOLLHUP, EPOLLERR); the end of the stream may sit behind the data, with
+    // no further edge to come, so read until a read says which.
+    virtual void on_ready(bool hangup) = 0;
 
    protected:
     ~Watcher() = default;
@@ -52,18 +54,28 @@ class ReadySet final : public asio::execution_context::service {
   // Stops; `w` is not called again, not even for an event already taken from the kernel.
   void remove(int fd, Watcher* w);
 
+  // How many rounds of events one turn dispatches before it lets the io_context's other work
+  // run (a posted turn takes the rest).
+  static constexpr int kRoundsPerTurn = 4;
+
  private:
   void shutdown() override;
   void arm();
-  void dispatch();
+  void turn();
+  bool dispatch();  // true: it stopped with events possibly left
 
   int epoll_fd_ = -1;
   asio::posix::stream_descriptor descriptor_;  // owns epoll_fd_
-  bool armed_ = false;                         // a wait on descriptor_ is open
+  bool waiting_ = false;                       // a wait on descriptor_ is open
+  bool posted_ = false;                        // a turn is posted
   bool shut_down_ = false;                     // the io_context is being destroyed
   std::size_t watchers_ = 0;
   // The events being dispatched; remove() clears the entries of a watcher removed meanwhile.
-  std::vector<Watcher*> batch_;
+  struct Event {
+    Watcher* watcher;
+    bool hangup;
+  };
+  std::vector<Event> batch_;
   std::size_t batch_next_ = 0;
 };
 

@@ -94,6 +94,33 @@ def test_revoke_ends_a_live_session_within_a_second(gateway, pg):
     assert upstream_backends(pg, "ivan") == 0
 
 
+def test_the_server_closing_an_idle_session_ends_it_at_once(gateway, pg):
+    """The server's FATAL and its close often reach the gateway together, in one readiness
+    event; the gateway passes the FATAL on and closes the client's connection without waiting
+    for the client to send anything."""
+    token = gateway.issue("olga")
+    raw = RawClient(gateway.port, timeout=5.0)
+    try:
+        assert raw.login(token, user="olga") is None
+        assert upstream_backends(pg, "olga") == 1
+        # Paused, the gateway finds the FATAL and the close already there when it wakes.
+        os.kill(gateway.proc.pid, signal.SIGSTOP)
+        try:
+            pg.sql("select pg_terminate_backend(pid) from pg_stat_activity "
+                   "where application_name like 'olga/%' or application_name = 'olga'")
+            time.sleep(0.3)
+        finally:
+            os.kill(gateway.proc.pid, signal.SIGCONT)
+        t, body = raw.read_msg()
+        assert t == b"E", (t, body)
+        assert raw.fields(body)["C"] == "57P01", raw.fields(body)
+        started = time.time()
+        assert raw.read_msg() == (None, None)  # closed by the gateway
+        assert time.time() - started < 2
+    finally:
+        raw.close()
+
+
 def test_cancel_request_cancels_pg_sleep(gateway, token):
     with psycopg.connect(gateway.dsn(token)) as c:
         timer = threading.Timer(0.5, c.cancel)

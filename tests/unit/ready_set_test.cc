@@ -41,8 +41,10 @@ struct Pair {
 struct Recorder final : ReadySet::Watcher {
   std::function<void()> then;
   int calls = 0;
-  void on_ready() override {
+  bool hangup = false;
+  void on_ready(bool hup) override {
     ++calls;
+    hangup |= hup;
     if (then) then();
   }
 };
@@ -89,6 +91,23 @@ TEST(ReadySet, EdgeTriggeredBytesLeftUnreadAreNotToldAgain) {
   run_until(io, [&] { return r.calls == 2; });
   EXPECT_EQ(r.calls, 2);
   EXPECT_EQ(p.drain(), "unreadmore");
+  set.remove(p.near, &r);
+}
+
+TEST(ReadySet, AHangUpBehindTheDataIsSaid) {
+  // Data and the peer's close in one event: a watcher that stopped at a short read would
+  // never hear of the close, so the event says so.
+  asio::io_context io;
+  auto& set = *ReadySet::of(io.get_executor());
+  Pair p;
+  Recorder r;
+  ASSERT_TRUE(set.add(p.near, &r));
+  p.send("last words");
+  ASSERT_EQ(shutdown(p.far, SHUT_WR), 0);
+  run_until(io, [&] { return r.calls >= 1; });
+  EXPECT_EQ(r.calls, 1);
+  EXPECT_TRUE(r.hangup);
+  EXPECT_EQ(p.drain(), "last words");
   set.remove(p.near, &r);
 }
 

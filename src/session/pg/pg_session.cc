@@ -742,9 +742,15 @@ awaitable<void> PgSession::client_to_server() {
   ClientPass& p = client_pass_;
   p = ClientPass{};
   Stop stop = client_pass(p);
-  while (stop != Stop::exit && !ended_) {
+  // A pass run from the ReadySet stops before the coroutine resumes, so the session may have
+  // ended in between: each case below decides what of its work still has to be finished.
+  while (stop != Stop::exit) {
     switch (stop) {
       case Stop::audit: {
+        if (ended_) {  // nothing more goes upstream
+          stop = Stop::exit;
+          break;
+        }
         bool recorded = co_await audit_durable(p.barrier.first, p.barrier.last);
         // The session may have ended while it waited (a revoke, the window, a drain): then
         // nothing more goes upstream.
@@ -769,6 +775,14 @@ awaitable<void> PgSession::client_to_server() {
       }
       case Stop::write: {
         OutputBuffer& out = relay_->upstream_output();
+        if (ended_) {
+          // end() stops everything upstream; the server holds part of a message, so the
+          // session must not write it a Terminate after it.
+          out.clear();
+          upstream_broken_ = true;
+          stop = Stop::exit;
+          break;
+        }
         auto [ec, n] = co_await upstream_->write(out.segments(), p.written);
         out.clear();
         if (ec) {
@@ -783,6 +797,11 @@ awaitable<void> PgSession::client_to_server() {
         break;
       }
       case Stop::hold: {
+        if (ended_) {
+          if (p.step.hold) p.step.hold->cancel();  // as wait_hold does when the session ends
+          stop = Stop::exit;
+          break;
+        }
         auto d = co_await wait_hold(p.step.hold);
         if (d) relay_->resolve_hold(std::move(*d));
         p.at = At::process;
@@ -798,6 +817,10 @@ awaitable<void> PgSession::client_to_server() {
         stop = client_pass(p);
         break;
       case Stop::read: {
+        if (ended_) {
+          stop = Stop::exit;
+          break;
+        }
         error_code ec;
         if (ready_set_) {
           stop = co_await park(client_parking_);  // the passes ran from the ReadySet
@@ -889,7 +912,10 @@ awaitable<void> PgSession::server_to_client() {
   ServerPass& p = server_pass_;
   p = ServerPass{};
   Stop stop = server_pass(p);
-  while (stop != Stop::exit && !ended_) {
+  // As in client_to_server, the session may have ended since the pass stopped. Output for
+  // the client is still finished (end() lets a write in progress end on a message boundary,
+  // so the FATAL that says why can follow it).
+  while (stop != Stop::exit) {
     switch (stop) {
       case Stop::write: {
         OutputBuffer& out = relay_->client_output();
@@ -919,6 +945,10 @@ awaitable<void> PgSession::server_to_client() {
         break;
       }
       case Stop::read: {
+        if (ended_) {
+          stop = Stop::exit;
+          break;
+        }
         error_code ec;
         if (ready_set_) {
           stop = co_await park(server_parking_);  // the passes ran from the ReadySet
@@ -960,7 +990,8 @@ awaitable<void> PgSession::server_to_client() {
 
 // ---- parking in the worker's ReadySet --------------------------------------------------------
 
-void PgSession::Parking::on_ready() {
+void PgSession::Parking::on_ready(bool hup) {
+  hangup |= hup;
   session.on_parked_ready(*this);
 }
 
@@ -971,7 +1002,14 @@ void PgSession::on_parked_ready(Parking& k) {
   net::Stream& stream = k.client ? *client_ : *upstream_;
   InputBuffer& in = k.client ? client_in_ : upstream_in_;
   const int fd = stream.socket().native_handle();
-  for (;;) {
+  for (int reads = 0;; ++reads) {
+    if (reads == kReadsPerTurn) {
+      // A peer faster than the relay (a large result from a local server) keeps every read
+      // full: let the worker's other sessions and timers run, and go on after them.
+      asio::post(stream.socket().get_executor(),
+                 [self = shared_from_this(), kp = &k] { self->on_parked_ready(*kp); });
+      return;
+    }
     auto room = in.free_space();  // the pass that stopped at Stop::read reserved room
     ssize_t n = ::recv(fd, room.data(), room.size(), MSG_DONTWAIT);
     if (n < 0) {
@@ -1006,8 +1044,8 @@ void PgSession::on_parked_ready(Parking& k) {
       return;
     }
     // A short read emptied the socket, so the next arrival is a new edge; after a full one
-    // there may be more.
-    if (static_cast<std::size_t>(n) < room.size()) return;
+    // there may be more. After a hang-up there is no next edge: read on to the end.
+    if (static_cast<std::size_t>(n) < room.size() && !k.hangup) return;
   }
 }
 

@@ -88,16 +88,19 @@ class PgSession final : public SessionControl, public std::enable_shared_from_th
   struct Parking final : net::ReadySet::Watcher {
     Parking(PgSession& s, bool client_side, const net::asio::any_io_executor& ex)
         : session(s), client(client_side), wake(ex) {}
-    void on_ready() override;
+    void on_ready(bool hangup) override;
     PgSession& session;
     const bool client;
     bool parked = false;
+    bool hangup = false;         // the peer closed or reset: read to the end, not to a short read
     Stop stop = Stop::read;      // why the loop was unparked
     net::error_code read_error;  // ... with Stop::read: the read failed
     net::asio::steady_timer wake;
   };
   // Runs passes while bytes arrive; unparks the loop when a pass stops for anything else.
+  // At most kReadsPerTurn reads per call; a posted call goes on.
   void on_parked_ready(Parking& k);
+  static constexpr int kReadsPerTurn = 16;
   void unpark(Parking& k, Stop why, net::error_code read_error = {});
   net::awaitable<Stop> park(Parking& k);
   void leave_ready_set();
