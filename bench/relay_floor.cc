@@ -21,6 +21,8 @@
 #include <cstdlib>
 #include <initializer_list>
 
+#include "relay_sockets.h"
+
 namespace {
 
 // One direction's end: reading `fd` and writing to `peer->fd`.
@@ -28,19 +30,6 @@ struct Side {
   int fd;
   Side* peer;
 };
-
-sockaddr_in loopback(int port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return a;
-}
-
-void no_delay(int fd) {
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-}
 
 bool send_all(int fd, const char* p, std::size_t n) {
   while (n > 0) {
@@ -80,13 +69,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: relay_floor LISTEN_PORT UPSTREAM_PORT\n");
     return 2;
   }
-  const sockaddr_in listen_at = loopback(std::atoi(argv[1]));
-  const sockaddr_in upstream = loopback(std::atoi(argv[2]));
-  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-  int one = 1;
-  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (bind(lfd, reinterpret_cast<const sockaddr*>(&listen_at), sizeof listen_at) != 0 ||
-      listen(lfd, 512) != 0) {
+  const sockaddr_in upstream = relay_bench::loopback(std::atoi(argv[2]));
+  int lfd = relay_bench::listen_loopback(std::atoi(argv[1]));
+  if (lfd < 0) {
     std::perror("relay_floor: listen");
     return 1;
   }
@@ -105,18 +90,9 @@ int main(int argc, char** argv) {
     for (int i = 0; i < n; ++i) {
       auto* s = static_cast<Side*>(events[i].data.ptr);
       if (s == nullptr) {
-        int cfd;
-        while ((cfd = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK)) >= 0) {
-          int ufd = socket(AF_INET, SOCK_STREAM, 0);
-          if (connect(ufd, reinterpret_cast<const sockaddr*>(&upstream), sizeof upstream) != 0) {
-            close(ufd);
-            close(cfd);
-            continue;
-          }
-          int flags = 1;
-          ioctl(ufd, FIONBIO, &flags);
-          no_delay(cfd);
-          no_delay(ufd);
+        for (;;) {
+          auto [cfd, ufd] = relay_bench::accept_with_upstream(lfd, upstream);
+          if (cfd < 0) break;
           Side* pair = new Side[2];
           pair[0] = {cfd, &pair[1]};
           pair[1] = {ufd, &pair[0]};

@@ -43,6 +43,7 @@
 #include "net/asio.h"
 #include "net/tls.h"
 #include "policy/policy_stage.h"
+#include "relay_sockets.h"
 #include "session/input_buffer.h"
 #include "session/pg/catalog_loader.h"
 #include "session/pg/relay.h"
@@ -76,19 +77,6 @@ struct Pair {
   bool first_packet = true;         // the client's first packet may ask for TLS
   bool tls_answer_pending = false;  // the server's next byte answers it, unframed
 };
-
-sockaddr_in loopback(int port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return a;
-}
-
-void no_delay(int fd) {
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-}
 
 // Writes every segment, in one gathered send when the socket takes it all.
 bool send_segments(int fd, const std::vector<Bytes>& segments) {
@@ -127,26 +115,14 @@ bool send_bytes(int fd, Bytes b) {
 }
 
 // Accepts the next waiting client and connects its own upstream: the new pair, or null when
-// nobody is waiting. A client whose upstream cannot be reached is closed and skipped.
+// nobody is waiting.
 Pair* accept_pair(int lfd, const sockaddr_in& upstream) {
-  for (;;) {
-    int cfd = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK);
-    if (cfd < 0) return nullptr;
-    int ufd = socket(AF_INET, SOCK_STREAM, 0);
-    if (connect(ufd, reinterpret_cast<const sockaddr*>(&upstream), sizeof upstream) != 0) {
-      close(ufd);
-      close(cfd);
-      continue;
-    }
-    int flags = 1;
-    ioctl(ufd, FIONBIO, &flags);
-    no_delay(cfd);
-    no_delay(ufd);
-    auto* p = new Pair;
-    p->client.fd = cfd;
-    p->server.fd = ufd;
-    return p;
-  }
+  auto [cfd, ufd] = relay_bench::accept_with_upstream(lfd, upstream);
+  if (cfd < 0) return nullptr;
+  auto* p = new Pair;
+  p->client.fd = cfd;
+  p->server.fd = ufd;
+  return p;
 }
 
 // Adds both sides of `p` to `ep` with `events`.
@@ -422,13 +398,9 @@ int main(int argc, char** argv) {
   }
   sluice::config::Config cfg;
   Relay relay(make_pipeline(std::atoi(argv[2]), cfg), "bench");
-  const sockaddr_in listen_at = loopback(std::atoi(argv[1]));
-  const sockaddr_in upstream = loopback(std::atoi(argv[2]));
-  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-  int one = 1;
-  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (bind(lfd, reinterpret_cast<const sockaddr*>(&listen_at), sizeof listen_at) != 0 ||
-      listen(lfd, 512) != 0) {
+  const sockaddr_in upstream = relay_bench::loopback(std::atoi(argv[2]));
+  int lfd = relay_bench::listen_loopback(std::atoi(argv[1]));
+  if (lfd < 0) {
     std::perror("relay_hooked: listen");
     return 1;
   }
