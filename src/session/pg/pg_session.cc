@@ -797,12 +797,13 @@ awaitable<void> PgSession::client_to_server() {
         break;
       }
       case Stop::hold: {
+        auto hold = std::move(p.step.hold);  // handled here; see after the loop
         if (ended_) {
-          if (p.step.hold) p.step.hold->cancel();  // as wait_hold does when the session ends
+          if (hold) hold->cancel();  // as wait_hold does when the session ends
           stop = Stop::exit;
           break;
         }
-        auto d = co_await wait_hold(p.step.hold);
+        auto d = co_await wait_hold(hold);
         if (d) relay_->resolve_hold(std::move(*d));
         p.at = At::process;
         stop = client_pass(p);
@@ -846,6 +847,12 @@ awaitable<void> PgSession::client_to_server() {
         stop = Stop::exit;
         break;
     }
+  }
+  // A held statement behind earlier output (the pass stopped for the audit log or a write
+  // first) whose session ended before the loop reached it: withdraw it.
+  if (p.step.hold) {
+    p.step.hold->cancel();
+    p.step.hold.reset();
   }
   if (--io_loops_running_ == 0) wake_.cancel();
 }
@@ -992,6 +999,7 @@ awaitable<void> PgSession::server_to_client() {
 
 void PgSession::Parking::on_ready(bool hup) {
   hangup |= hup;
+  if (continuing) return;  // the posted continuation reads; one chain per socket
   session.on_parked_ready(*this);
 }
 
@@ -1006,8 +1014,11 @@ void PgSession::on_parked_ready(Parking& k) {
     if (reads == kReadsPerTurn) {
       // A peer faster than the relay (a large result from a local server) keeps every read
       // full: let the worker's other sessions and timers run, and go on after them.
-      asio::post(stream.socket().get_executor(),
-                 [self = shared_from_this(), kp = &k] { self->on_parked_ready(*kp); });
+      k.continuing = true;
+      asio::post(stream.socket().get_executor(), [self = shared_from_this(), kp = &k] {
+        kp->continuing = false;
+        self->on_parked_ready(*kp);
+      });
       return;
     }
     auto room = in.free_space();  // the pass that stopped at Stop::read reserved room

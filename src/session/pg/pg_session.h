@@ -93,6 +93,7 @@ class PgSession final : public SessionControl, public std::enable_shared_from_th
     const bool client;
     bool parked = false;
     bool hangup = false;         // the peer closed or reset: read to the end, not to a short read
+    bool continuing = false;     // a posted on_parked_ready goes on reading (kReadsPerTurn)
     Stop stop = Stop::read;      // why the loop was unparked
     net::error_code read_error;  // ... with Stop::read: the read failed
     net::asio::steady_timer wake;
