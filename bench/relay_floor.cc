@@ -75,11 +75,7 @@ int main(int argc, char** argv) {
     std::perror("relay_floor: listen");
     return 1;
   }
-  int ep = epoll_create1(0);
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.ptr = nullptr;  // the listener
-  epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+  int ep = relay_bench::epoll_with_listener(lfd);  // the listener's events carry nullptr
   std::printf("relay_floor listening on 127.0.0.1:%s\n", argv[1]);
   std::fflush(stdout);
 

@@ -321,7 +321,7 @@ void arm(Relay& relay, std::shared_ptr<AsioPair> ap, AsioSide& as) {
 int run_nested(Relay& relay, int lfd, const sockaddr_in& upstream) {
   namespace asio = sluice::net::asio;
   asio::io_context io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
-  int ep = epoll_create1(EPOLL_CLOEXEC);
+  int ep = relay_bench::epoll_with_listener(lfd);  // the listener's events carry nullptr
   asio::posix::stream_descriptor lean(io, ep);
   struct Held {
     sluice::net::tcp::socket client, server;
@@ -346,21 +346,15 @@ int run_nested(Relay& relay, int lfd, const sockaddr_in& upstream) {
       if (s == &stale) continue;
       if (!relay.on_readable(*s, true)) {
         Pair* p = s->pair;
-        for (int j = i + 1; j < n; ++j)
-          if (events[j].data.ptr == &p->client || events[j].data.ptr == &p->server)
-            events[j].data.ptr = &stale;
-        epoll_ctl(ep, EPOLL_CTL_DEL, p->client.fd, nullptr);
-        epoll_ctl(ep, EPOLL_CTL_DEL, p->server.fd, nullptr);
-        held.erase(p);  // closes both sockets
-        delete p;
+        auto it = held.find(p);
+        it->second->client.release();  // close_pair closes them
+        it->second->server.release();
+        held.erase(it);
+        close_pair(ep, p, events + i + 1, n - i - 1, &stale);
       }
     }
     lean.async_wait(asio::posix::stream_descriptor::wait_read, on_ready);
   };
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.ptr = nullptr;
-  epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
   lean.async_wait(asio::posix::stream_descriptor::wait_read, on_ready);
   io.run();
   return 0;
@@ -411,11 +405,7 @@ int main(int argc, char** argv) {
     return std::string(a) == "1" ? run_asio(relay, lfd, upstream)
                                  : run_nested(relay, lfd, upstream);
   }
-  int ep = epoll_create1(0);
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.ptr = nullptr;  // the listener
-  epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+  int ep = relay_bench::epoll_with_listener(lfd);  // the listener's events carry nullptr
   std::printf("relay_hooked listening on 127.0.0.1:%s\n", argv[1]);
   std::fflush(stdout);
 

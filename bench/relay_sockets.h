@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -38,6 +39,16 @@ inline int listen_loopback(int port) {
     return -1;
   }
   return fd;
+}
+
+// An epoll set holding the listener `lfd`, level-triggered, with a null data pointer.
+inline int epoll_with_listener(int lfd) {
+  int ep = epoll_create1(0);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = nullptr;
+  epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+  return ep;
 }
 
 // Accepts the next waiting client and connects its own upstream (blocking connect, then

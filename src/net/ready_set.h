@@ -54,11 +54,11 @@ class ReadySet final : public asio::execution_context::service {
   // Stops; `w` is not called again, not even for an event already taken from the kernel.
   void remove(int fd, Watcher* w);
 
+ private:
   // How many rounds of events one turn dispatches before it lets the io_context's other work
   // run (a posted turn takes the rest).
   static constexpr int kRoundsPerTurn = 4;
 
- private:
   void shutdown() override;
   void arm();
   void turn();

@@ -49,71 +49,69 @@ struct Recorder final : ReadySet::Watcher {
   }
 };
 
-// Runs `io` until `done` or a second passes.
-void run_until(asio::io_context& io, const std::function<bool()>& done) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-  while (!done() && std::chrono::steady_clock::now() < deadline)
-    io.run_one_for(std::chrono::milliseconds(20));
-}
-
-TEST(ReadySet, TellsAWatcherOncePerArrival) {
+// An io_context and its set.
+class ReadySetTest : public ::testing::Test {
+ protected:
+  // Runs `io` until `done` or a second passes.
+  void run_until(const std::function<bool()>& done) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    while (!done() && std::chrono::steady_clock::now() < deadline)
+      io.run_one_for(std::chrono::milliseconds(20));
+  }
   asio::io_context io;
-  auto& set = *ReadySet::of(io.get_executor());
+  ReadySet& set = *ReadySet::of(io.get_executor());
+};
+
+TEST_F(ReadySetTest, TellsAWatcherOncePerArrival) {
   Pair p;
   Recorder r;
   std::string got;
   r.then = [&] { got += p.drain(); };
   ASSERT_TRUE(set.add(p.near, &r));
   p.send("one");
-  run_until(io, [&] { return got == "one"; });
+  run_until([&] { return got == "one"; });
   EXPECT_EQ(got, "one");
   EXPECT_EQ(r.calls, 1);
   p.send("two");
-  run_until(io, [&] { return got == "onetwo"; });
+  run_until([&] { return got == "onetwo"; });
   EXPECT_EQ(got, "onetwo");
   EXPECT_EQ(r.calls, 2);
   set.remove(p.near, &r);
 }
 
-TEST(ReadySet, EdgeTriggeredBytesLeftUnreadAreNotToldAgain) {
+TEST_F(ReadySetTest, EdgeTriggeredBytesLeftUnreadAreNotToldAgain) {
   // The contract watchers rely on: nothing new, no call, even with bytes waiting.
-  asio::io_context io;
-  auto& set = *ReadySet::of(io.get_executor());
   Pair p;
   Recorder r;
   ASSERT_TRUE(set.add(p.near, &r));
   p.send("unread");
-  run_until(io, [&] { return r.calls == 1; });
+  run_until([&] { return r.calls == 1; });
   EXPECT_EQ(r.calls, 1);
   io.run_one_for(std::chrono::milliseconds(50));
   EXPECT_EQ(r.calls, 1);
   p.send("more");
-  run_until(io, [&] { return r.calls == 2; });
+  run_until([&] { return r.calls == 2; });
   EXPECT_EQ(r.calls, 2);
   EXPECT_EQ(p.drain(), "unreadmore");
   set.remove(p.near, &r);
 }
 
-TEST(ReadySet, AHangUpBehindTheDataIsSaid) {
+TEST_F(ReadySetTest, AHangUpBehindTheDataIsSaid) {
   // Data and the peer's close in one event: a watcher that stopped at a short read would
   // never hear of the close, so the event says so.
-  asio::io_context io;
-  auto& set = *ReadySet::of(io.get_executor());
   Pair p;
   Recorder r;
   ASSERT_TRUE(set.add(p.near, &r));
   p.send("last words");
   ASSERT_EQ(shutdown(p.far, SHUT_WR), 0);
-  run_until(io, [&] { return r.calls >= 1; });
+  run_until([&] { return r.calls >= 1; });
   EXPECT_EQ(r.calls, 1);
   EXPECT_TRUE(r.hangup);
   EXPECT_EQ(p.drain(), "last words");
   set.remove(p.near, &r);
 }
 
-TEST(ReadySet, AWatcherRemovedDuringABatchIsNotCalled) {
-  asio::io_context io;
-  auto& set = *ReadySet::of(io.get_executor());
+TEST_F(ReadySetTest, AWatcherRemovedDuringABatchIsNotCalled) {
   Pair a, b;
   Recorder ra, rb;
   // Whichever runs first removes the other, whose event is already in the same batch.
@@ -123,36 +121,32 @@ TEST(ReadySet, AWatcherRemovedDuringABatchIsNotCalled) {
   ASSERT_TRUE(set.add(b.near, &rb));
   a.send("x");
   b.send("y");
-  run_until(io, [&] { return ra.calls + rb.calls >= 1; });
+  run_until([&] { return ra.calls + rb.calls >= 1; });
   io.run_one_for(std::chrono::milliseconds(50));
   EXPECT_EQ(ra.calls + rb.calls, 1);
   if (ra.calls == 1) set.remove(a.near, &ra);
   if (rb.calls == 1) set.remove(b.near, &rb);
 }
 
-TEST(ReadySet, HoldsNoWorkWhenEmptySoRunCanReturn) {
-  asio::io_context io;
-  auto& set = *ReadySet::of(io.get_executor());
+TEST_F(ReadySetTest, HoldsNoWorkWhenEmptySoRunCanReturn) {
   Pair p;
   Recorder r;
   ASSERT_TRUE(set.add(p.near, &r));
   set.remove(p.near, &r);
   auto start = std::chrono::steady_clock::now();
-  io.run();  // returns: the cancelled wait was the only work
+  io.run_for(std::chrono::seconds(2));  // returns at once: the cancelled wait was the only work
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
   // And it can be used again afterwards.
   io.restart();
   ASSERT_TRUE(set.add(p.near, &r));
   p.send("z");
-  run_until(io, [&] { return r.calls == 1; });
+  run_until([&] { return r.calls == 1; });
   EXPECT_EQ(r.calls, 1);
   set.remove(p.near, &r);
 }
 
-TEST(ReadySet, ManyReadyAtOnceAreAllTold) {
+TEST_F(ReadySetTest, ManyReadyAtOnceAreAllTold) {
   // More than one epoll_wait's worth (64): the rest must not wait for a new arrival.
-  asio::io_context io;
-  auto& set = *ReadySet::of(io.get_executor());
   constexpr int kPairs = 150;
   std::vector<std::unique_ptr<Pair>> pairs;
   std::vector<Recorder> recorders(kPairs);
@@ -166,7 +160,7 @@ TEST(ReadySet, ManyReadyAtOnceAreAllTold) {
     for (auto& r : recorders) n += r.calls;
     return n;
   };
-  run_until(io, [&] { return told() == kPairs; });
+  run_until([&] { return told() == kPairs; });
   EXPECT_EQ(told(), kPairs);
   for (int i = 0; i < kPairs; ++i) set.remove(pairs[i]->near, &recorders[i]);
 }

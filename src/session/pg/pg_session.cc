@@ -822,22 +822,9 @@ awaitable<void> PgSession::client_to_server() {
           stop = Stop::exit;
           break;
         }
-        error_code ec;
-        if (ready_set_) {
-          stop = co_await park(client_parking_);  // the passes ran from the ReadySet
-          if (stop != Stop::read) break;
-          ec = client_parking_.read_error;
-        } else {
-          auto [rec, n] = co_await client_->read_some(client_in_.free_space());
-          ec = rec;
-          if (!ec) {
-            client_in_.commit(n);
-            last_client_activity_ = Clock::now();
-            p.at = At::process;
-            stop = client_pass(p);
-            break;
-          }
-        }
+        stop = co_await read_more(client_parking_);
+        if (stop != Stop::read) break;
+        const error_code& ec = client_parking_.read_error;
         end(ec == asio::error::eof ? EndReason::client_closed : EndReason::client_error);
         stop = Stop::exit;
         break;
@@ -956,21 +943,8 @@ awaitable<void> PgSession::server_to_client() {
           stop = Stop::exit;
           break;
         }
-        error_code ec;
-        if (ready_set_) {
-          stop = co_await park(server_parking_);  // the passes ran from the ReadySet
-          if (stop != Stop::read) break;
-          ec = server_parking_.read_error;
-        } else {
-          auto [rec, n] = co_await upstream_->read_some(upstream_in_.free_space());
-          ec = rec;
-          if (!ec) {
-            upstream_in_.commit(n);
-            p.at = At::process;
-            stop = server_pass(p);
-            break;
-          }
-        }
+        stop = co_await read_more(server_parking_);
+        if (stop != Stop::read) break;
         if (!ended_) {
           upstream_broken_ = true;
           if (p.server_closing) {
@@ -1033,17 +1007,9 @@ void PgSession::on_parked_ready(Parking& k) {
       unpark(k, Stop::read, asio::error::eof);
       return;
     }
-    in.commit(static_cast<std::size_t>(n));
     Stop stop = Stop::exit;
     try {
-      if (k.client) {
-        last_client_activity_ = Clock::now();
-        client_pass_.at = At::process;
-        stop = client_pass(client_pass_);
-      } else {
-        server_pass_.at = At::process;
-        stop = server_pass(server_pass_);
-      }
+      stop = bytes_arrived(k, static_cast<std::size_t>(n));
     } catch (const std::exception& e) {
       // As relay() does for its coroutines: this session ends, the worker goes on.
       log::error("session", info_.session_id, ": internal error: ", e.what());
@@ -1057,6 +1023,35 @@ void PgSession::on_parked_ready(Parking& k) {
     // A short read emptied the socket, so the next arrival is a new edge; after a full one
     // there may be more. After a hang-up there is no next edge: read on to the end.
     if (static_cast<std::size_t>(n) < room.size() && !k.hangup) return;
+  }
+}
+
+PgSession::Stop PgSession::bytes_arrived(Parking& k, std::size_t n) {
+  if (k.client) {
+    client_in_.commit(n);
+    last_client_activity_ = Clock::now();
+    client_pass_.at = At::process;
+    return client_pass(client_pass_);
+  }
+  upstream_in_.commit(n);
+  server_pass_.at = At::process;
+  return server_pass(server_pass_);
+}
+
+awaitable<PgSession::Stop> PgSession::read_more(Parking& k) {
+  if (ready_set_) co_return co_await park(k);  // the passes run from the ReadySet
+  // TLS, or no ReadySet: read through Asio, which drives the TLS engine.
+  k.read_error = {};
+  net::Stream& stream = k.client ? *client_ : *upstream_;
+  InputBuffer& in = k.client ? client_in_ : upstream_in_;
+  for (;;) {
+    auto [ec, n] = co_await stream.read_some(in.free_space());
+    if (ec) {
+      k.read_error = ec;
+      co_return Stop::read;
+    }
+    Stop stop = bytes_arrived(k, n);
+    if (stop != Stop::read) co_return stop;
   }
 }
 

@@ -84,7 +84,8 @@ class PgSession final : public SessionControl, public std::enable_shared_from_th
   Stop server_pass(ServerPass& p);
   void finish_client_write(const net::error_code& ec);
 
-  // A relay loop parked in the worker's ReadySet.
+  // A relay loop's reading side: parked in the worker's ReadySet, or reading through Asio
+  // (read_more); either way `read_error` says why a read failed.
   struct Parking final : net::ReadySet::Watcher {
     Parking(PgSession& s, bool client_side, const net::asio::any_io_executor& ex)
         : session(s), client(client_side), wake(ex) {}
@@ -98,6 +99,12 @@ class PgSession final : public SessionControl, public std::enable_shared_from_th
     net::error_code read_error;  // ... with Stop::read: the read failed
     net::asio::steady_timer wake;
   };
+  // Waits for more bytes for the loop of `k` and runs its passes on them until one stops for
+  // anything but more bytes: returns that stop, or Stop::read with k.read_error when a read
+  // failed (end of stream included). Parks in the ReadySet when the session has one.
+  net::awaitable<Stop> read_more(Parking& k);
+  // `n` bytes were read into the buffer of `k`'s loop: runs its next pass from the top.
+  Stop bytes_arrived(Parking& k, std::size_t n);
   // Runs passes while bytes arrive; unparks the loop when a pass stops for anything else.
   // At most kReadsPerTurn reads per call; a posted call goes on.
   void on_parked_ready(Parking& k);
