@@ -122,6 +122,25 @@ void BM_AnalyzeNewLiterals(benchmark::State& state) {
 }
 BENCHMARK(BM_AnalyzeNewLiterals);
 
+// pgbench -S in simple mode: one of a million values at random each time, so that a text
+// repeats now and then (about one in sixteen within the caches' sighting window) but mostly not.
+void BM_AnalyzeRandomLiterals(benchmark::State& state) {
+  sql::ConnectionAnalyzer analyzer(catalog());
+  std::uint64_t x = 88172645463325252ull;  // xorshift64: cheap, and the same each run
+  std::string text;
+  for (auto _ : state) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    text = "select name, email from customers where id = ";
+    text += std::to_string(x % 1000000 + 1);
+    auto a = analyzer.analyze(text);
+    benchmark::DoNotOptimize(a);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_AnalyzeRandomLiterals);
+
 // Literal shapes alone (libpg_query's scanner).
 void BM_LiteralShape(benchmark::State& state) {
   const std::string s = "select name, email from customers where id = 4242";

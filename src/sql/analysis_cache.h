@@ -5,11 +5,15 @@
 // later put of its text replaces it (at once, unless its sighting slot was taken since: then
 // on the put after). A text is admitted on its second sighting: statements with literals that
 // never repeat (pgbench -S in simple mode, most ad-hoc SQL) would otherwise evict the ones
-// that do and pay for insertion and eviction every time. Sharded by hash, each shard with its
-// own lock, oldest admitted entry evicted first. Thread-safe.
+// that do and pay for insertion and eviction every time. How recent that sighting must be is
+// the caller's choice (Window): a text whose miss costs a full analysis is worth remembering
+// across some 65,000 statements; one whose analysis another cache holds (under its literal
+// shape, where a miss costs a scan) only when it repeats within some 4,000. Sharded by hash,
+// each shard with its own lock, oldest admitted entry evicted first. Thread-safe.
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -48,17 +52,26 @@ class AnalysisCache {
     return it->second;
   }
 
+  // How recent a text's first sighting must be for a second to admit it, in statements (of
+  // all texts put): about kShards * the slots of the window.
+  enum class Window : std::uint8_t { wide, narrow };
+
   // Admits `k` on its second sighting, or replaces its entry (one from an older catalog
   // generation). A first sighting costs no map lookup: most texts with literals are never
   // seen again.
-  void put(const Key& k, std::shared_ptr<const Analysis> a) {
+  void put(const Key& k, std::shared_ptr<const Analysis> a, Window window = Window::wide) {
     Shard& s = shard(k);
-    std::lock_guard lock(s.mu);
-    std::size_t& seen = s.seen[(k.hash() / kShards) % kSeenSlots];
-    if (seen != k.hash()) {  // first sighting (or its slot was taken since): remember it only
-      seen = k.hash();
+    // The sighting slots are hints, read and written without the lock: a race between two
+    // texts for one slot costs at most one admission, early or late.
+    std::atomic<std::size_t>& seen = window == Window::wide
+                                         ? s.seen[(k.hash() / kShards) % kSeenSlots]
+                                         : s.seen_recently[(k.hash() / kShards) % kRecentSlots];
+    if (seen.load(std::memory_order_relaxed) != k.hash()) {
+      // A first sighting (or its slot was taken since): remember it only.
+      seen.store(k.hash(), std::memory_order_relaxed);
       return;
     }
+    std::lock_guard lock(s.mu);
     auto it = s.map.find(k);
     if (it != s.map.end()) {
       it->second = std::move(a);
@@ -88,11 +101,13 @@ class AnalysisCache {
   };
   static constexpr std::size_t kShards = 16;
   static constexpr std::size_t kSeenSlots = 4096;
+  static constexpr std::size_t kRecentSlots = 256;
   struct Shard {
     std::mutex mu;
     std::unordered_map<std::string, std::shared_ptr<const Analysis>, Hash, Eq> map;
     std::deque<std::string_view> order;  // admission order, keys owned by `map`
-    std::array<std::size_t, kSeenSlots> seen{};
+    std::array<std::atomic<std::size_t>, kSeenSlots> seen{};             // Window::wide
+    std::array<std::atomic<std::size_t>, kRecentSlots> seen_recently{};  // Window::narrow
   };
   Shard& shard(const Key& k) { return shards_[k.hash() % kShards]; }
 

@@ -39,7 +39,11 @@ class ConnectionAnalyzer {
     if (shape) {
       shape_key = AnalysisCache::key(*shape);
       if (auto hit = shapes_.get(*shape_key, gen)) {
-        cache_.put(key, hit);  // a text that repeats is then found without a scan
+        // A text that repeats often is then found without a scan. One that repeats rarely
+        // costs a scan each time: admitted on any repeat, a stream of texts with literals
+        // (pgbench -S in simple mode; agents that inline values) would fill the exact cache,
+        // and every statement would pay for a miss in a large table and for churning it.
+        cache_.put(key, hit, AnalysisCache::Window::narrow);
         return hit;
       }
     }

@@ -320,6 +320,32 @@ TEST(AnalysisCacheTest, AdmitsOnSecondSightingAndHonoursGeneration) {
   EXPECT_EQ(cache.get(AnalysisCache::key("select  1"), 2), nullptr) << "key is the exact text";
 }
 
+// A text whose analysis the shape cache holds is admitted only if it repeats soon: after
+// 30,000 other texts in the narrow window its second sighting no longer counts (its slot, one
+// of 4,096, is taken with near certainty), while after 30,000 in the wide one it still does
+// (one of 65,536: kept about two times in three; for these texts it is, and std::hash is
+// deterministic, so the test is too).
+TEST(AnalysisCacheTest, TheNarrowWindowAdmitsOnlyTextsThatRepeatSoon) {
+  AnalysisCache cache(1 << 16);
+  auto a = std::make_shared<const Analysis>();
+  using W = AnalysisCache::Window;
+  const auto soon = AnalysisCache::key("select 1 from t where id = 1");
+  cache.put(soon, a, W::narrow);
+  cache.put(soon, a, W::narrow);
+  EXPECT_NE(cache.get(soon, 0), nullptr) << "an immediate repeat is admitted";
+
+  const auto late = AnalysisCache::key("select 1 from t where id = 2");
+  const auto wide = AnalysisCache::key("select 1 from t where id = 3");
+  cache.put(late, a, W::narrow);
+  cache.put(wide, a, W::wide);
+  for (int i = 0; i < 60000; ++i)
+    cache.put(AnalysisCache::key("select " + std::to_string(i)), a, i % 2 ? W::narrow : W::wide);
+  cache.put(late, a, W::narrow);
+  EXPECT_EQ(cache.get(late, 0), nullptr) << "a repeat 60,000 texts later is a first sighting again";
+  cache.put(wide, a, W::wide);
+  EXPECT_NE(cache.get(wide, 0), nullptr) << "the wide window remembers it";
+}
+
 TEST(AnalysisCacheTest, EvictsOldestWhenFull) {
   AnalysisCache cache(16);  // one entry per shard plus one
   auto a = std::make_shared<const Analysis>();
