@@ -166,13 +166,25 @@ Status AuditLog::open_segment(std::uint64_t number, const std::string& recovered
 }
 
 std::uint64_t AuditLog::append(Kind kind, std::string_view body, bool awaited) {
+  return append_entry(kind, body, nullptr, nullptr, awaited);
+}
+
+std::uint64_t AuditLog::append_packed(Kind kind, std::string_view packed, Render render,
+                                      std::shared_ptr<const void> held, bool awaited) {
+  return append_entry(kind, packed, render, std::move(held), awaited);
+}
+
+std::uint64_t AuditLog::append_entry(Kind kind, std::string_view bytes, Render render,
+                                     std::shared_ptr<const void> held, bool awaited) {
   constexpr std::size_t kWakeAt = 4096;  // bounds the queue between passes
   std::lock_guard lk(mu_);
   if (!failed_.is_ok() || stop_ || !started_) return 0;
   std::uint64_t ticket = next_ticket_++;
   Block& b = *staged_;
-  b.entries.push_back({ticket, kind, now_us(), b.bytes.size(), body.size()});
-  b.bytes.append(body);
+  // The time is read under the lock, so that records' times follow their order.
+  b.entries.push_back(
+      {ticket, kind, now_us(), b.bytes.size(), bytes.size(), render, std::move(held), false});
+  b.bytes.append(bytes);
   bool wake = b.entries.size() == kWakeAt;
   if (awaited && options_.durability == Durability::fsync && awaited_queued_++ == 0) wake = true;
   if (wake) cv_.notify_one();
@@ -255,11 +267,22 @@ std::vector<AuditLog::Recent> AuditLog::recent(std::uint64_t after, std::string_
   std::vector<Recent> out;
   for (const auto& r : refs) {
     if (out.size() >= max) break;
-    auto body = std::string_view(r.block->bytes).substr(r.offset, r.size);
-    if (body.find(needle) != std::string_view::npos)
-      out.push_back({r.seq, r.kind, r.time_us, std::string(body)});
+    if (r.body.find(needle) != std::string_view::npos)
+      out.push_back({r.seq, r.kind, r.time_us, std::string(r.body)});
   }
   return out;
+}
+
+void AuditLog::render(Block& block) {
+  for (auto& e : block.entries) {
+    if (!e.render || e.rendered) continue;
+    const std::size_t at = block.rendered.size();
+    e.render(std::string_view(block.bytes).substr(e.offset, e.size), e.held, block.rendered);
+    e.offset = at;
+    e.size = block.rendered.size() - at;
+    e.rendered = true;
+    e.held.reset();
+  }
 }
 
 void AuditLog::add_record(Kind kind, std::int64_t time_us, std::string_view body,
@@ -280,9 +303,10 @@ void AuditLog::remember(const std::shared_ptr<const Block>& block, const Block::
   std::lock_guard lk(recent_mu_);
   auto release = [this](std::shared_ptr<const Block> gone, const RecentRef* neighbour) {
     if (neighbour && neighbour->block == gone) return;  // other records still hold it
-    recent_bytes_ -= gone->bytes.size();
+    recent_bytes_ -= gone->footprint();
     // Reused unless a burst made it large: that memory goes back to the allocator.
-    if (gone.use_count() == 1 && free_blocks_.size() < 2 && gone->bytes.capacity() <= (8u << 20))
+    if (gone.use_count() == 1 && free_blocks_.size() < 2 &&
+        gone->bytes.capacity() + gone->rendered.capacity() <= (8u << 20))
       free_blocks_.push_back(std::const_pointer_cast<Block>(std::move(gone)));
   };
   // After a failed write the chain resumes at an earlier seq: drop what was not kept.
@@ -291,8 +315,8 @@ void AuditLog::remember(const std::shared_ptr<const Block>& block, const Block::
     recent_.pop_back();
     release(std::move(gone), recent_.empty() ? nullptr : &recent_.back());
   }
-  if (recent_.empty() || recent_.back().block != block) recent_bytes_ += block->bytes.size();
-  recent_.push_back({head_seq_, e.kind, e.time_us, block, e.offset, e.size});
+  if (recent_.empty() || recent_.back().block != block) recent_bytes_ += block->footprint();
+  recent_.push_back({head_seq_, e.kind, e.time_us, block, block->body(e)});
   while (recent_.size() > kRecentRecords || recent_bytes_ > kRecentBytes) {
     std::shared_ptr<const Block> gone = std::move(recent_.front().block);
     recent_.pop_front();
@@ -442,6 +466,7 @@ void AuditLog::run() {
     std::uint64_t written = written_ticket_;  // the last ticket in `buf` or on disk
     Status st;
     if (batch) {
+      render(*batch);
       for (const auto& e : batch->entries) {
         if (frames_.offset() >= options_.segment_bytes) {
           st = rotate(buf, written);

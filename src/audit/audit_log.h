@@ -76,6 +76,17 @@ class AuditLog {
   // the writer takes all events since its last pass in one swap.
   std::uint64_t append(Kind kind, std::string_view body, bool awaited = false);
 
+  // Renders a packed event into its record's body (JSON), on the writer thread. `held` is
+  // what the event's packed bytes point into, kept alive until then (an analysis).
+  using Render = void (*)(std::string_view packed, const std::shared_ptr<const void>& held,
+                          std::string& body);
+  // The same as append(), for an event that the data path packs (audit/packed.h) and the
+  // writer renders: the session's thread copies bytes, and the escaping, validation and
+  // number formatting of JSON happen off its path. The record is the same as if the rendered
+  // body had been appended.
+  std::uint64_t append_packed(Kind kind, std::string_view packed, Render render,
+                              std::shared_ptr<const void> held = {}, bool awaited = false);
+
   // Calls `done(true)` once the event of `ticket` is durable, or `done(false)` if it never
   // will be (a write failed). Called on the writer thread, or at once.
   void on_durable(std::uint64_t ticket, std::function<void(bool)> done) {
@@ -116,15 +127,21 @@ class AuditLog {
       std::uint64_t ticket;
       Kind kind;
       std::int64_t time_us;
-      std::size_t offset, size;
+      std::size_t offset, size;  // in `bytes`, or in `rendered` once rendered
+      Render render = nullptr;   // a packed event, until the writer renders it
+      std::shared_ptr<const void> held;
+      bool rendered = false;
     };
-    std::string bytes;
+    std::string bytes;     // bodies and packed events, as appended
+    std::string rendered;  // the bodies of packed events, rendered by the writer
     std::vector<Entry> entries;
     std::string_view body(const Entry& e) const {
-      return std::string_view(bytes).substr(e.offset, e.size);
+      return std::string_view(e.rendered ? rendered : bytes).substr(e.offset, e.size);
     }
+    std::size_t footprint() const { return bytes.size() + rendered.size(); }
     void clear() {
       bytes.clear();
+      rendered.clear();
       entries.clear();
     }
   };
@@ -134,8 +151,12 @@ class AuditLog {
     Kind kind;
     std::int64_t time_us;
     std::shared_ptr<const Block> block;
-    std::size_t offset, size;
+    std::string_view body;  // in `block`
   };
+  std::uint64_t append_entry(Kind kind, std::string_view bytes, Render render,
+                             std::shared_ptr<const void> held, bool awaited);
+  // Renders the packed events of a block the writer took (before any of it is in the tail).
+  static void render(Block& block);
   bool lost_locked(std::uint64_t first, std::uint64_t last) const;
   struct Waiter {
     std::uint64_t first;

@@ -1,7 +1,9 @@
 #include "audit/recorder.h"
 
 #include <chrono>
+#include <set>
 
+#include "audit/packed.h"
 #include "audit/signer.h"
 #include "core/json_writer.h"
 #include "crypto/primitives.h"
@@ -39,7 +41,7 @@ std::string_view protocol_name(hook::Protocol p) {
   return "unknown";
 }
 
-// The buffer a record's body is built in before AuditLog::append copies it: one per thread,
+// The buffer an event is built (or packed) in before AuditLog copies it: one per thread,
 // reused, so that recording allocates nothing per statement once warm.
 std::string& body_buffer() {
   thread_local std::string buf;
@@ -48,17 +50,19 @@ std::string& body_buffer() {
   return buf;
 }
 
-// The analysis part of a statement record. Statements repeat (prepared statements, and
-// literal shapes share one analysis), so each thread keeps the last one it wrote.
-std::string_view analysis_json(const std::shared_ptr<const sql::Analysis>& a) {
-  thread_local std::shared_ptr<const sql::Analysis> last;  // held: its address stays unique
+// The analysis part of a statement record, on the writer thread. Statements repeat (prepared
+// statements, and literal shapes share one analysis), so the writer keeps the last one it
+// wrote.
+std::string_view analysis_json(const std::shared_ptr<const void>& held) {
+  thread_local std::shared_ptr<const void> last;  // held: its address stays unique
   thread_local std::string json;
-  if (a == last) return json;
-  last = a;
+  if (held == last) return json;
+  last = held;
   json.clear();
+  const auto& a = *static_cast<const sql::Analysis*>(held.get());
   JsonWriter w(json);
   w.begin_array();
-  for (const auto& f : a->statements) {
+  for (const auto& f : a.statements) {
     w.begin_object().field("kind", sql::to_string(f.kind));
     w.key("reads").begin_array();
     for (const auto& r : f.reads) w.string(r);
@@ -77,31 +81,140 @@ std::string_view analysis_json(const std::shared_ptr<const sql::Analysis>& a) {
   return json;
 }
 
+// Statement and result events are packed on the session's thread (audit/packed.h) and
+// rendered by these on the writer thread; each reads its fields in the order the packer
+// wrote them (on_decision, ResultRecorder::write).
+enum class Verdict : std::uint8_t { allow, refuse, hold };
+
+void render_statement(std::string_view packed, const std::shared_ptr<const void>& analysis,
+                      std::string& out) {
+  PackReader r(packed);
+  const std::string_view session = r.str();
+  const std::uint64_t n = r.u64();
+  const auto origin = static_cast<hook::Origin>(r.u8());
+  const std::string_view text = r.str();
+  const std::string_view name = r.str();
+  JsonWriter w(out);
+  w.begin_object()
+      .field("session", session)
+      .field("n", n)
+      .field("origin", origin_name(origin))
+      .field("text", text);
+  if (!name.empty()) w.field("name", name);
+  if (const std::uint32_t params = r.u32()) {
+    w.key("params").begin_array();
+    for (std::uint32_t i = 0; i < params; ++i) {
+      const std::uint8_t binary = r.u8();
+      const std::optional<std::string_view> p = r.opt();
+      if (!p) {
+        w.null();
+      } else if (binary) {
+        // Binary-format values are bytes, whatever they look like.
+        w.begin_object().key("base64").string(crypto::base64_encode(*p)).end_object();
+      } else {
+        w.text(*p);
+      }
+    }
+    w.end_array();
+  }
+  const auto verdict = static_cast<Verdict>(r.u8());
+  w.field("decision", std::string_view(verdict == Verdict::refuse ? "refuse"
+                                       : verdict == Verdict::hold ? "hold"
+                                                                  : "allow"));
+  if (const std::string_view rule = r.str(); !rule.empty()) w.field("rule", rule);
+  if (verdict == Verdict::refuse) {
+    const std::string_view sqlstate = r.str();
+    w.field("sqlstate", sqlstate).field("message", r.str());
+  }
+  if (r.u8()) {
+    const std::uint64_t max_rows = r.u64();
+    w.field("max_rows", max_rows).field("max_bytes", r.u64());
+  }
+  if (analysis) {
+    const auto& a = *static_cast<const sql::Analysis*>(analysis.get());
+    w.key("analysis").raw(analysis_json(analysis));
+    if (!a.ok()) w.field("analysis_error", std::string_view(a.error));
+  }
+  w.end_object();
+}
+
+void render_result(std::string_view packed, const std::shared_ptr<const void>&, std::string& out) {
+  PackReader r(packed);
+  const std::string_view session = r.str();
+  const std::uint64_t n = r.u64();
+  const std::uint64_t set = r.u64();
+  const std::int64_t duration_us = r.i64();
+  const std::uint64_t rows = r.u64();
+  const std::uint64_t bytes = r.u64();
+  const bool truncated = r.u8();
+  const std::string_view tag = r.str();
+  JsonWriter w(out);
+  w.begin_object()
+      .field("session", session)
+      .field("n", n)
+      .field("set", set)
+      .field("duration_us", duration_us)
+      .field("rows", rows)
+      .field("bytes", bytes)
+      .field("truncated", truncated);
+  if (!tag.empty()) w.field("tag", tag);
+  if (r.u8()) {
+    const std::string_view sqlstate = r.str();
+    w.key("error").begin_object().field("sqlstate", sqlstate).field("message", r.str());
+    w.end_object();
+  }
+  w.key("masked").begin_object().end_object();  // filled in by the masking stage
+  w.key("columns").begin_array();
+  for (std::uint32_t i = 0, columns = r.u32(); i < columns; ++i) {
+    const std::string_view name = r.str();
+    const std::uint32_t type = r.u32();
+    w.begin_object()
+        .field("name", name)
+        .field("type", static_cast<std::uint64_t>(type))
+        .field("binary", r.u8() != 0)
+        .end_object();
+  }
+  w.end_array().key("data").begin_array();
+  for (std::uint64_t row = 0, kept = r.u64(); row < kept; ++row) {
+    w.begin_array();
+    for (std::uint32_t i = 0, cells = r.u32(); i < cells; ++i) {
+      if (auto c = r.opt())
+        w.text(*c);
+      else
+        w.null();
+    }
+    w.end_array();
+  }
+  w.end_array().end_object();
+}
+
 const std::string kRefusedUnrecorded =
     "sluice: the audit log cannot record this statement, so it was not run";
 
-// Records each result set of one statement as the client received it.
+// Records each result set of one statement as the client received it. A session reuses one
+// for statement after statement (begin()), making another only while it is still in use (a
+// pipeline).
 class ResultRecorder final : public hook::ResultObserver {
  public:
-  ResultRecorder(AuditLog& log, std::string session, std::uint64_t n, RecorderOptions caps)
-      : log_(log),
-        session_(std::move(session)),
-        n_(n),
-        caps_(caps),
-        started_(std::chrono::steady_clock::now()) {}
+  ResultRecorder(AuditLog& log, std::string session, RecorderOptions caps)
+      : log_(log), session_(std::move(session)), caps_(caps) {}
+
+  // Starts on statement `n`, whatever the last one left behind (a session that ended before
+  // its result did).
+  void begin(std::uint64_t n) {
+    n_ = n;
+    started_ = std::chrono::steady_clock::now();
+    set_ = 0;
+    columns_.clear();
+    reset();
+  }
 
   void on_columns(std::span<const hook::ResultColumn> columns) override {
     reset();
     columns_.clear();
-    JsonWriter w(columns_);
-    w.begin_array();
-    for (const auto& c : columns)
-      w.begin_object()
-          .field("name", std::string_view(c.name))
-          .field("type", static_cast<std::uint64_t>(c.type_oid))
-          .field("binary", c.binary)
-          .end_object();
-    w.end_array();
+    PackWriter p(columns_);
+    p.u32(static_cast<std::uint32_t>(columns.size()));
+    for (const auto& c : columns) p.str(c.name).u32(c.type_oid).u8(c.binary ? 1 : 0);
   }
 
   void on_row(hook::Row& row) override {
@@ -115,16 +228,9 @@ class ResultRecorder final : public hook::ResultObserver {
     }
     ++kept_rows_;
     kept_bytes_ += size;
-    JsonWriter w(rows_json_);
-    w.begin_array();
-    for (const auto& c : row.cells) {
-      if (c)
-        w.text(*c);
-      else
-        w.null();
-    }
-    w.end_array();
-    rows_json_.push_back(',');
+    PackWriter p(kept_);
+    p.u32(static_cast<std::uint32_t>(row.cells.size()));
+    for (const auto& c : row.cells) p.opt(c);
   }
 
   void on_complete(std::string_view tag, std::uint64_t rows) override { write(tag, rows, {}, {}); }
@@ -136,35 +242,34 @@ class ResultRecorder final : public hook::ResultObserver {
   void reset() {
     rows_ = bytes_ = kept_rows_ = kept_bytes_ = 0;
     truncated_ = false;
-    rows_json_.clear();
+    kept_.clear();
   }
+  // Packs the result for render_result().
   void write(std::string_view tag, std::uint64_t rows, std::string_view sqlstate,
              std::string_view message) {
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                   std::chrono::steady_clock::now() - started_)
                   .count();
-    std::string& body = body_buffer();
-    JsonWriter w(body);
-    w.begin_object()
-        .field("session", std::string_view(session_))
-        .field("n", n_)
-        .field("set", set_)
-        .field("duration_us", static_cast<std::int64_t>(us))
-        .field("rows", std::max(rows, rows_))
-        .field("bytes", bytes_)
-        .field("truncated", truncated_);
-    if (!tag.empty()) w.field("tag", tag);
-    if (!sqlstate.empty() || !message.empty()) {
-      w.key("error").begin_object().field("sqlstate", sqlstate).field("message", message);
-      w.end_object();
-    }
-    w.key("masked").begin_object().end_object();  // filled in by the masking stage
-    body += ",\"columns\":";
-    body += columns_.empty() ? "[]" : columns_;
-    body += ",\"data\":[";
-    if (!rows_json_.empty()) body.append(rows_json_, 0, rows_json_.size() - 1);
-    body += "]}";
-    log_.append(Kind::result, body);
+    std::string& packed = body_buffer();
+    PackWriter p(packed);
+    p.str(session_)
+        .u64(n_)
+        .u64(set_)
+        .i64(static_cast<std::int64_t>(us))
+        .u64(std::max(rows, rows_))
+        .u64(bytes_)
+        .u8(truncated_ ? 1 : 0)
+        .str(tag);
+    const bool error = !sqlstate.empty() || !message.empty();
+    p.u8(error ? 1 : 0);
+    if (error) p.str(sqlstate).str(message);
+    if (columns_.empty())
+      p.u32(0);
+    else
+      packed += columns_;
+    p.u64(kept_rows_);
+    packed += kept_;
+    log_.append_packed(Kind::result, packed, render_result);
     ++set_;
     columns_.clear();
     reset();
@@ -172,26 +277,46 @@ class ResultRecorder final : public hook::ResultObserver {
 
   AuditLog& log_;
   std::string session_;
-  std::uint64_t n_;
+  std::uint64_t n_ = 0;
   RecorderOptions caps_;
   std::chrono::steady_clock::time_point started_;
   std::uint64_t set_ = 0;
-  std::string columns_;
-  std::string rows_json_;
+  std::string columns_;  // packed: their count, then each column
+  std::string kept_;     // packed: each kept row's cell count, then its cells
   std::uint64_t rows_ = 0, bytes_ = 0, kept_rows_ = 0, kept_bytes_ = 0;
   bool truncated_ = false;
 };
 
 }  // namespace
 
+struct AuditRecorder::SessionState {
+  std::string id;
+  std::uint64_t statements = 0;
+  std::set<std::string> objects;
+  std::shared_ptr<const sql::Analysis> last_indexed;
+  std::string key;                        // scratch for "relation.column"
+  std::shared_ptr<ResultRecorder> spare;  // the result recorder to reuse when it is free
+};
+
 AuditRecorder::AuditRecorder(AuditLog& log, RecorderOptions options, ObjectsSink on_objects)
     : log_(log), options_(options), on_objects_(std::move(on_objects)) {}
 
-void AuditRecorder::on_session_start(const hook::SessionInfo& s) {
-  {
-    std::lock_guard lk(mu_);
-    sessions_[s.session_id];
+AuditRecorder::~AuditRecorder() = default;
+
+AuditRecorder::SessionState& AuditRecorder::state(const hook::SessionInfo& s) {
+  std::lock_guard lk(mu_);
+  auto& slot = sessions_[&s];
+  if (!slot || slot->id != s.session_id) {
+    slot = std::make_unique<SessionState>();
+    slot->id = s.session_id;
   }
+  return *slot;
+}
+
+void AuditRecorder::on_session_start(const hook::SessionInfo& s) {
+  SessionState& st = state(s);
+  st = SessionState();  // a session that starts again at this address starts afresh
+  st.id = s.session_id;
   std::string body;
   JsonWriter w(body);
   w.begin_object()
@@ -217,9 +342,9 @@ void AuditRecorder::on_session_end(const hook::SessionInfo& s, std::string_view 
   SessionState st;
   {
     std::lock_guard lk(mu_);
-    auto it = sessions_.find(s.session_id);
+    auto it = sessions_.find(&s);
     if (it != sessions_.end()) {
-      st = std::move(it->second);
+      if (it->second->id == s.session_id) st = std::move(*it->second);
       sessions_.erase(it);
     }
   }
@@ -236,69 +361,47 @@ void AuditRecorder::on_session_end(const hook::SessionInfo& s, std::string_view 
 }
 
 void AuditRecorder::on_decision(hook::StatementEvent& ev, hook::Decision& d) {
-  std::uint64_t n = 0;
-  {
-    std::lock_guard lk(mu_);
-    auto& st = sessions_[ev.session.session_id];
-    n = ++st.statements;
-    // A repeated statement shares its cached analysis: its objects are indexed already.
-    if (ev.analysis && ev.analysis != st.last_indexed) {
-      st.last_indexed = ev.analysis;
-      // Lookups before inserts, through one reused buffer: sessions repeat the same objects.
-      auto add = [&st](const std::string& name) {
-        if (st.objects.find(name) == st.objects.end()) st.objects.insert(name);
-      };
-      std::string& key = st.key;
-      for (const auto& f : ev.analysis->statements) {
-        for (const auto& r : f.reads) add(r);
-        for (const auto& r : f.writes) add(r);
-        for (const auto& c : f.columns) {
-          if (c.relation.empty()) continue;
-          key.assign(c.relation).append(1, '.').append(c.column);
-          add(key);
-        }
+  SessionState& st = state(ev.session);
+  const std::uint64_t n = ++st.statements;
+  // A repeated statement shares its cached analysis: its objects are indexed already.
+  if (ev.analysis && ev.analysis != st.last_indexed) {
+    st.last_indexed = ev.analysis;
+    // Lookups before inserts, through one reused buffer: sessions repeat the same objects.
+    auto add = [&st](const std::string& name) {
+      if (st.objects.find(name) == st.objects.end()) st.objects.insert(name);
+    };
+    std::string& key = st.key;
+    for (const auto& f : ev.analysis->statements) {
+      for (const auto& r : f.reads) add(r);
+      for (const auto& r : f.writes) add(r);
+      for (const auto& c : f.columns) {
+        if (c.relation.empty()) continue;
+        key.assign(c.relation).append(1, '.').append(c.column);
+        add(key);
       }
     }
   }
-  std::string& body = body_buffer();
-  JsonWriter w(body);
-  w.begin_object()
-      .field("session", std::string_view(ev.session.session_id))
-      .field("n", n)
-      .field("origin", origin_name(ev.origin))
-      .field("text", ev.text);
-  if (!ev.statement_name.empty()) w.field("name", ev.statement_name);
-  if (!ev.params.empty()) {
-    w.key("params").begin_array();
-    for (std::size_t i = 0; i < ev.params.size(); ++i) {
-      const auto& p = ev.params[i];
-      bool binary = i < ev.param_binary.size() && ev.param_binary[i];
-      if (!p) {
-        w.null();
-      } else if (binary) {
-        // Binary-format values are bytes, whatever they look like.
-        w.begin_object().key("base64").string(crypto::base64_encode(*p)).end_object();
-      } else {
-        w.text(*p);
-      }
-    }
-    w.end_array();
-  }
-  bool allowed = d.verdict != hook::Verdict::refuse;
-  w.field("decision", std::string_view(d.verdict == hook::Verdict::refuse ? "refuse"
-                                       : d.verdict == hook::Verdict::hold ? "hold"
-                                                                          : "allow"));
-  if (!d.rule.empty()) w.field("rule", std::string_view(d.rule));
-  if (!allowed)
-    w.field("sqlstate", std::string_view(d.refusal.sqlstate))
-        .field("message", std::string_view(d.refusal.message));
-  if (d.caps.any()) w.field("max_rows", d.caps.max_rows).field("max_bytes", d.caps.max_bytes);
-  if (ev.analysis) {
-    w.key("analysis").raw(analysis_json(ev.analysis));
-    if (!ev.analysis->ok()) w.field("analysis_error", std::string_view(ev.analysis->error));
-  }
-  w.end_object();
-  std::uint64_t ticket = log_.append(Kind::statement, body, allowed && log_.sessions_must_wait());
+  // Packed for render_statement(), which writes the JSON on the writer thread.
+  std::string& packed = body_buffer();
+  PackWriter p(packed);
+  p.str(ev.session.session_id)
+      .u64(n)
+      .u8(static_cast<std::uint8_t>(ev.origin))
+      .str(ev.text)
+      .str(ev.statement_name)
+      .u32(static_cast<std::uint32_t>(ev.params.size()));
+  for (std::size_t i = 0; i < ev.params.size(); ++i)
+    p.u8(i < ev.param_binary.size() && ev.param_binary[i] ? 1 : 0).opt(ev.params[i]);
+  const bool allowed = d.verdict != hook::Verdict::refuse;
+  p.u8(static_cast<std::uint8_t>(!allowed                           ? Verdict::refuse
+                                 : d.verdict == hook::Verdict::hold ? Verdict::hold
+                                                                    : Verdict::allow))
+      .str(d.rule);
+  if (!allowed) p.str(d.refusal.sqlstate).str(d.refusal.message);
+  p.u8(d.caps.any() ? 1 : 0);
+  if (d.caps.any()) p.u64(d.caps.max_rows).u64(d.caps.max_bytes);
+  std::uint64_t ticket = log_.append_packed(Kind::statement, packed, render_statement, ev.analysis,
+                                            allowed && log_.sessions_must_wait());
   if (!allowed) return;
   if (ticket == 0) {
     Status h = log_.health();
@@ -313,7 +416,11 @@ void AuditRecorder::on_decision(hook::StatementEvent& ev, hook::Decision& d) {
     return;
   }
   if (log_.sessions_must_wait()) d.durable_after = ticket;
-  d.observers.push_back(std::make_shared<ResultRecorder>(log_, ev.session.session_id, n, options_));
+  // The spare is free when nothing else holds it: its last statement's response is done.
+  if (!st.spare || st.spare.use_count() > 1)
+    st.spare = std::make_shared<ResultRecorder>(log_, ev.session.session_id, options_);
+  st.spare->begin(n);
+  d.observers.push_back(st.spare);
 }
 
 }  // namespace sluice::audit

@@ -7,11 +7,10 @@
 #pragma once
 
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <string>
+#include <unordered_map>
 
 #include "audit/audit_log.h"
 #include "hook/statement_stage.h"
@@ -32,23 +31,26 @@ class AuditRecorder final : public hook::StatementRecorder {
       std::function<void(const std::string& session_id, std::vector<std::string> objects)>;
 
   AuditRecorder(AuditLog& log, RecorderOptions options, ObjectsSink on_objects = {});
+  ~AuditRecorder() override;
 
   void on_decision(hook::StatementEvent& event, hook::Decision& decision) override;
   void on_session_start(const hook::SessionInfo& session) override;
   void on_session_end(const hook::SessionInfo& session, std::string_view reason) override;
 
  private:
-  struct SessionState {
-    std::uint64_t statements = 0;
-    std::set<std::string> objects;
-    std::shared_ptr<const sql::Analysis> last_indexed;
-    std::string key;  // scratch for "relation.column"
-  };
+  struct SessionState;  // recorder.cc
+  // The state of `session`, made if it has none. Sessions are keyed by the address of their
+  // SessionInfo, which the adapter keeps for the session's life (a lookup without comparing
+  // ids); the id is checked too, so that a SessionInfo whose session never said it ended
+  // cannot pass its count to the next one made at that address. The state itself is used only
+  // on the session's thread.
+  SessionState& state(const hook::SessionInfo& session);
+
   AuditLog& log_;
   RecorderOptions options_;
   ObjectsSink on_objects_;
-  std::mutex mu_;
-  std::map<std::string, SessionState, std::less<>> sessions_;
+  std::mutex mu_;  // guards sessions_ (the map, not the states)
+  std::unordered_map<const hook::SessionInfo*, std::unique_ptr<SessionState>> sessions_;
 };
 
 }  // namespace sluice::audit

@@ -12,7 +12,10 @@
 
 #include "audit/audit_log.h"
 #include "audit/crc32c.h"
+#include "audit/recorder.h"
 #include "audit/verify.h"
+#include "hook/result_observer.h"
+#include "hook/statement_stage.h"
 
 namespace sluice::audit {
 namespace {
@@ -225,6 +228,115 @@ TEST(AuditLog, LiveTailKeepsTheNewestRecordsAcrossBlocks) {
   auto one = log->recent(0, "\"i\":24999,", 10);
   ASSERT_EQ(one.size(), 1u);
   EXPECT_EQ(log->recent(one[0].seq, "", 10).size(), 0u);
+  log->close();
+  EXPECT_TRUE(f.verify().ok);
+}
+
+// The recorder packs statements and results on the session's thread and the writer renders
+// them: the bodies must be the record format of docs/design/audit_log_format.md, byte for
+// byte (escaping, NULLs, binary parameters, bytes that are not UTF-8, refusals, caps, errors,
+// truncation), whatever the order in which a pipeline's results complete.
+TEST(AuditRecorder, WritesTheRecordFormatFromPackedEvents) {
+  Fixture f;
+  auto log = f.open(options(Durability::batch));
+  AuditRecorder recorder(*log, RecorderOptions{.result_rows = 2, .result_bytes = 1 << 20});
+  hook::SessionInfo session;
+  session.session_id = "s_1";
+  session.identity = "ana";
+  session.connection = "shop";
+  recorder.on_session_start(session);
+
+  auto analysis = std::make_shared<sql::Analysis>();
+  sql::Facts facts;
+  facts.kind = sql::Kind::select;
+  facts.reads = {"public.t"};
+  facts.columns = {{"public.t", "a\"b", sql::Clause::output}};
+  analysis->statements.push_back(facts);
+
+  const std::string not_utf8 = "\xff\xfe";
+  std::optional<std::string_view> params[] = {std::string_view("x\n\"y\""), std::nullopt,
+                                              std::string_view("\x01\x02"),
+                                              std::string_view(not_utf8)};
+  const std::uint8_t binary[] = {0, 0, 1, 0};
+  hook::StatementEvent ev{session,
+                          hook::Origin::execute,
+                          "select \"a\"\"b\" from t where x = $1",
+                          "s1",
+                          params,
+                          analysis,
+                          nullptr,
+                          binary};
+  hook::Decision allowed;
+  allowed.rule = "reads";
+  allowed.caps.max_rows = 10;
+  recorder.on_decision(ev, allowed);
+
+  // A second statement while the first's result is still open (a pipeline): a refusal.
+  hook::StatementEvent drop{
+      session, hook::Origin::simple_query, "drop table t", {}, {}, nullptr, nullptr, {}};
+  hook::Refusal why;
+  why.sqlstate = "42501";
+  why.message = "sluice: no \\ DROP";
+  why.rule = "baseline-ddl";
+  hook::Decision refused = hook::Decision::refuse(why);
+  recorder.on_decision(drop, refused);
+  EXPECT_TRUE(refused.observers.empty()) << "a refused statement has no result to record";
+
+  // A third, pipelined behind the first: its result comes first and fails.
+  hook::StatementEvent third{
+      session, hook::Origin::simple_query, "select 1/0", {}, {}, nullptr, nullptr, {}};
+  hook::Decision held;
+  held.verdict = hook::Verdict::hold;
+  recorder.on_decision(third, held);
+  ASSERT_EQ(held.observers.size(), 1u);
+  held.observers[0]->on_error("22012", "division by zero");
+
+  ASSERT_EQ(allowed.observers.size(), 1u);
+  auto& result = *allowed.observers[0];
+  const hook::ResultColumn columns[] = {{"a\"b", 25, false}, {"raw", 17, true}};
+  result.on_columns(columns);
+  hook::Row row;
+  for (std::string_view cell : {"one", "tw\to", "three"}) {
+    row.reset();
+    row.cells.emplace_back(cell);
+    row.cells.emplace_back(std::nullopt);
+    if (cell == "one") row.cells[1] = std::string_view(not_utf8);
+    result.on_row(row);
+  }
+  result.on_complete("SELECT 3", 3);
+  recorder.on_session_end(session, "client_closed");
+  log->flush();
+
+  std::vector<std::string> bodies;
+  for (const auto& r : log->recent(0, "", 100))
+    if (r.kind != Kind::checkpoint && r.kind != Kind::segment_start) bodies.push_back(r.body);
+  ASSERT_EQ(bodies.size(), 7u);
+  const std::string analysis_json =
+      R"([{"kind":"select","reads":["public.t"],"writes":[],"columns":[{"relation":"public.t","column":"a\"b","clause":"output"}]}])";
+  EXPECT_EQ(
+      bodies[1],
+      R"({"session":"s_1","n":1,"origin":"execute","text":"select \"a\"\"b\" from t where x = $1","name":"s1","params":["x\n\"y\"",null,{"base64":"AQI="},{"base64":"//4="}],"decision":"allow","rule":"reads","max_rows":10,"max_bytes":0,"analysis":)" +
+          analysis_json + "}");
+  EXPECT_EQ(
+      bodies[2],
+      R"({"session":"s_1","n":2,"origin":"simple_query","text":"drop table t","decision":"refuse","rule":"baseline-ddl","sqlstate":"42501","message":"sluice: no \\ DROP"})");
+  EXPECT_EQ(
+      bodies[3],
+      R"({"session":"s_1","n":3,"origin":"simple_query","text":"select 1/0","decision":"hold"})");
+  // The error result: its duration varies, the rest does not.
+  auto without_duration = [](std::string b) {
+    auto at = b.find(",\"duration_us\":");
+    auto end = b.find(',', at + 1);
+    if (at != std::string::npos && end != std::string::npos) b.erase(at, end - at);
+    return b;
+  };
+  EXPECT_EQ(
+      without_duration(bodies[4]),
+      R"({"session":"s_1","n":3,"set":0,"rows":0,"bytes":0,"truncated":false,"error":{"sqlstate":"22012","message":"division by zero"},"masked":{},"columns":[],"data":[]})");
+  EXPECT_EQ(
+      without_duration(bodies[5]),
+      R"({"session":"s_1","n":1,"set":0,"rows":3,"bytes":14,"truncated":true,"tag":"SELECT 3","masked":{},"columns":[{"name":"a\"b","type":25,"binary":false},{"name":"raw","type":17,"binary":true}],"data":[["one",{"base64":"//4="}],["tw\to",null]]})");
+  EXPECT_NE(bodies[5].find(",\"duration_us\":"), std::string::npos);
   log->close();
   EXPECT_TRUE(f.verify().ok);
 }

@@ -1,0 +1,106 @@
+// Packed events: the form in which a session's thread hands an event to the audit log's
+// writer thread, which renders it into the record's JSON body (AuditLog::append_packed).
+//
+// Packing is copying: integers as their bytes, strings as a length and their bytes, in an
+// order that the event's renderer reads back the same way. The bytes never leave the process
+// (the record on disk holds the rendered JSON), so integers are in host order and there is no
+// version. A read past the end is a renderer that does not match its packer: it yields zeros
+// and empty strings, and ok() turns false.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sluice::audit {
+
+class PackWriter {
+ public:
+  explicit PackWriter(std::string& out) : out_(out) {}
+
+  PackWriter& u8(std::uint8_t v) {
+    out_.push_back(static_cast<char>(v));
+    return *this;
+  }
+  PackWriter& u32(std::uint32_t v) { return raw(&v, sizeof v); }
+  PackWriter& u64(std::uint64_t v) { return raw(&v, sizeof v); }
+  PackWriter& i64(std::int64_t v) { return raw(&v, sizeof v); }
+  PackWriter& str(std::string_view s) {
+    u32(static_cast<std::uint32_t>(s.size()));
+    out_.append(s);
+    return *this;
+  }
+  // SQL NULL or a value.
+  PackWriter& opt(std::optional<std::string_view> s) {
+    u8(s ? 1 : 0);
+    if (s) str(*s);
+    return *this;
+  }
+
+ private:
+  PackWriter& raw(const void* p, std::size_t n) {
+    out_.append(static_cast<const char*>(p), n);
+    return *this;
+  }
+  std::string& out_;
+};
+
+class PackReader {
+ public:
+  explicit PackReader(std::string_view in) : in_(in) {}
+
+  std::uint8_t u8() {
+    std::uint8_t v = 0;
+    take(&v, 1);
+    return v;
+  }
+  std::uint32_t u32() {
+    std::uint32_t v = 0;
+    take(&v, sizeof v);
+    return v;
+  }
+  std::uint64_t u64() {
+    std::uint64_t v = 0;
+    take(&v, sizeof v);
+    return v;
+  }
+  std::int64_t i64() {
+    std::int64_t v = 0;
+    take(&v, sizeof v);
+    return v;
+  }
+  std::string_view str() {
+    std::uint32_t n = u32();
+    if (n > in_.size()) return fail();
+    std::string_view s = in_.substr(0, n);
+    in_.remove_prefix(n);
+    return s;
+  }
+  std::optional<std::string_view> opt() {
+    if (!u8()) return std::nullopt;
+    return str();
+  }
+  bool ok() const { return ok_; }
+  bool done() const { return in_.empty(); }
+
+ private:
+  void take(void* p, std::size_t n) {
+    if (n > in_.size()) {
+      fail();
+      return;
+    }
+    std::memcpy(p, in_.data(), n);
+    in_.remove_prefix(n);
+  }
+  std::string_view fail() {
+    ok_ = false;
+    in_ = {};
+    return {};
+  }
+  std::string_view in_;
+  bool ok_ = true;
+};
+
+}  // namespace sluice::audit
