@@ -320,9 +320,9 @@ PgRelay::Handled PgRelay::on_execute(const Frame& f, const std::uint8_t* raw) {
     refuse_extended(r);
     return Handled::ok;
   }
-  std::vector<std::optional<std::string_view>> params;
+  std::vector<std::optional<std::string_view>>& params = execute_params_;
+  params.clear();
   if (!pipeline_.empty()) {
-    params.reserve(portal->params.size());
     for (const auto& p : portal->params)
       params.emplace_back(p ? std::optional<std::string_view>(*p) : std::nullopt);
   }

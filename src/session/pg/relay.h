@@ -274,6 +274,8 @@ class PgRelay {
 
   sluice::pg::ErrorReport fatal_;
   hook::SessionScratch scratch_;  // stages' per-session memory
+  // An Execute's bound parameters as the hook sees them, reused from statement to statement.
+  std::vector<std::optional<std::string_view>> execute_params_;
 };
 
 }  // namespace sluice::session::pg
