@@ -181,10 +181,12 @@ std::uint64_t AuditLog::append_entry(Kind kind, std::string_view bytes, Render r
   if (!failed_.is_ok() || stop_ || !started_) return 0;
   std::uint64_t ticket = next_ticket_++;
   Block& b = *staged_;
+  // The bytes first: should either step throw, no entry points at bytes that are not there.
+  const std::size_t offset = b.bytes.size();
+  b.bytes.append(bytes);
   // The time is read under the lock, so that records' times follow their order.
   b.entries.push_back(
-      {ticket, kind, now_us(), b.bytes.size(), bytes.size(), render, std::move(held), false});
-  b.bytes.append(bytes);
+      {ticket, kind, now_us(), offset, bytes.size(), render, std::move(held), false});
   bool wake = b.entries.size() == kWakeAt;
   if (awaited && options_.durability == Durability::fsync && awaited_queued_++ == 0) wake = true;
   if (wake) cv_.notify_one();
@@ -277,7 +279,17 @@ void AuditLog::render(Block& block) {
   for (auto& e : block.entries) {
     if (!e.render || e.rendered) continue;
     const std::size_t at = block.rendered.size();
-    e.render(std::string_view(block.bytes).substr(e.offset, e.size), e.held, block.rendered);
+    try {
+      e.render(std::string_view(block.bytes).substr(e.offset, e.size), e.held, block.rendered);
+    } catch (const std::exception& ex) {
+      // Out of memory, in practice. The record still takes its place in the chain, saying
+      // what it could not hold, rather than the writer thread ending the process.
+      block.rendered.resize(at);
+      std::string body;
+      JsonWriter(body).begin_object().field("unrendered", std::string_view(ex.what())).end_object();
+      block.rendered += body;
+      log::error("audit", "a ", kind_name(e.kind), " record could not be rendered: ", ex.what());
+    }
     e.offset = at;
     e.size = block.rendered.size() - at;
     e.rendered = true;

@@ -8,6 +8,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 #include "audit/audit_log.h"
@@ -337,6 +338,33 @@ TEST(AuditRecorder, WritesTheRecordFormatFromPackedEvents) {
       without_duration(bodies[5]),
       R"({"session":"s_1","n":1,"set":0,"rows":3,"bytes":14,"truncated":true,"tag":"SELECT 3","masked":{},"columns":[{"name":"a\"b","type":25,"binary":false},{"name":"raw","type":17,"binary":true}],"data":[["one",{"base64":"//4="}],["tw\to",null]]})");
   EXPECT_NE(bodies[5].find(",\"duration_us\":"), std::string::npos);
+  log->close();
+  EXPECT_TRUE(f.verify().ok);
+}
+
+// A packed event the writer cannot render still takes its place in the chain, saying so; the
+// events around it are written as usual, and the writer thread goes on.
+TEST(AuditLog, AnEventThatCannotBeRenderedIsRecordedAsSuch) {
+  Fixture f;
+  auto log = f.open(options(Durability::batch));
+  auto fails = [](std::string_view, const std::shared_ptr<const void>&, std::string& out) {
+    out += "{\"half\":";  // what a renderer had written when it threw is dropped
+    throw std::runtime_error("renderer out of memory");
+  };
+  auto copies = [](std::string_view packed, const std::shared_ptr<const void>&, std::string& out) {
+    out.append(packed);
+  };
+  ASSERT_GT(log->append(Kind::statement, body(1)), 0u);
+  ASSERT_GT(log->append_packed(Kind::statement, "x", fails), 0u);
+  ASSERT_GT(log->append_packed(Kind::result, "{\"ok\":true}", copies), 0u);
+  log->flush();
+  std::vector<std::string> bodies;
+  for (const auto& r : log->recent(0, "", 100))
+    if (r.kind == Kind::statement || r.kind == Kind::result) bodies.push_back(r.body);
+  ASSERT_EQ(bodies.size(), 3u);
+  EXPECT_EQ(bodies[0], body(1));
+  EXPECT_EQ(bodies[1], R"({"unrendered":"renderer out of memory"})");
+  EXPECT_EQ(bodies[2], R"({"ok":true})");
   log->close();
   EXPECT_TRUE(f.verify().ok);
 }

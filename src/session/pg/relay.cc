@@ -107,6 +107,7 @@ void PgRelay::resolve_hold(hook::Decision final_decision) {
     resolved_ = std::move(held_decision_);
   } else {
     resolved_ = std::move(final_decision);
+    held_decision_ = hook::Decision();  // lets go of its observers (a recorder to reuse)
   }
   held_hold_.reset();
 }
