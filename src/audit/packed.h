@@ -51,26 +51,10 @@ class PackReader {
  public:
   explicit PackReader(std::string_view in) : in_(in) {}
 
-  std::uint8_t u8() {
-    std::uint8_t v = 0;
-    take(&v, 1);
-    return v;
-  }
-  std::uint32_t u32() {
-    std::uint32_t v = 0;
-    take(&v, sizeof v);
-    return v;
-  }
-  std::uint64_t u64() {
-    std::uint64_t v = 0;
-    take(&v, sizeof v);
-    return v;
-  }
-  std::int64_t i64() {
-    std::int64_t v = 0;
-    take(&v, sizeof v);
-    return v;
-  }
+  std::uint8_t u8() { return number<std::uint8_t>(); }
+  std::uint32_t u32() { return number<std::uint32_t>(); }
+  std::uint64_t u64() { return number<std::uint64_t>(); }
+  std::int64_t i64() { return number<std::int64_t>(); }
   std::string_view str() {
     std::uint32_t n = u32();
     if (n > in_.size()) return fail();
@@ -86,13 +70,16 @@ class PackReader {
   bool done() const { return in_.empty(); }
 
  private:
-  void take(void* p, std::size_t n) {
-    if (n > in_.size()) {
+  template <class T>
+  T number() {
+    T v = 0;
+    if (sizeof v > in_.size()) {
       fail();
-      return;
+      return v;
     }
-    std::memcpy(p, in_.data(), n);
-    in_.remove_prefix(n);
+    std::memcpy(&v, in_.data(), sizeof v);
+    in_.remove_prefix(sizeof v);
+    return v;
   }
   std::string_view fail() {
     ok_ = false;

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <set>
+#include <stdexcept>
 
 #include "audit/packed.h"
 #include "audit/signer.h"
@@ -86,6 +87,13 @@ std::string_view analysis_json(const std::shared_ptr<const void>& held) {
 // wrote them (on_decision, ResultRecorder::write).
 enum class Verdict : std::uint8_t { allow, refuse, hold };
 
+// A renderer that read past the packed bytes, or left some unread, does not match its packer:
+// the writer records that (AuditLog::render) rather than a body built from zeros.
+void check_read_whole(const PackReader& r) {
+  if (!r.ok() || !r.done())
+    throw std::logic_error("the packed event does not match its renderer (a bug in Sluice)");
+}
+
 void render_statement(std::string_view packed, const std::shared_ptr<const void>& analysis,
                       std::string& out) {
   PackReader r(packed);
@@ -136,6 +144,7 @@ void render_statement(std::string_view packed, const std::shared_ptr<const void>
     if (!a.ok()) w.field("analysis_error", std::string_view(a.error));
   }
   w.end_object();
+  check_read_whole(r);
 }
 
 void render_result(std::string_view packed, const std::shared_ptr<const void>&, std::string& out) {
@@ -186,6 +195,7 @@ void render_result(std::string_view packed, const std::shared_ptr<const void>&, 
     w.end_array();
   }
   w.end_array().end_object();
+  check_read_whole(r);
 }
 
 const std::string kRefusedUnrecorded =

@@ -13,6 +13,7 @@
 
 #include "audit/audit_log.h"
 #include "audit/crc32c.h"
+#include "audit/packed.h"
 #include "audit/recorder.h"
 #include "audit/verify.h"
 #include "hook/result_observer.h"
@@ -367,6 +368,41 @@ TEST(AuditLog, AnEventThatCannotBeRenderedIsRecordedAsSuch) {
   EXPECT_EQ(bodies[2], R"({"ok":true})");
   log->close();
   EXPECT_TRUE(f.verify().ok);
+}
+
+// What a renderer reads back is what the packer wrote, and a read past the end is noticed.
+TEST(AuditPacked, ReadsBackWhatWasPackedAndNoticesAShortRead) {
+  std::string bytes;
+  PackWriter(bytes)
+      .u8(7)
+      .u32(70000)
+      .u64(1ull << 40)
+      .i64(-5)
+      .str(std::string_view("a\0b", 3))
+      .opt(std::nullopt)
+      .opt("");
+  PackReader r(bytes);
+  EXPECT_EQ(r.u8(), 7u);
+  EXPECT_EQ(r.u32(), 70000u);
+  EXPECT_EQ(r.u64(), 1ull << 40);
+  EXPECT_EQ(r.i64(), -5);
+  EXPECT_EQ(r.str(), std::string_view("a\0b", 3));
+  EXPECT_EQ(r.opt(), std::nullopt);
+  EXPECT_EQ(r.opt(), std::optional<std::string_view>(""));
+  EXPECT_TRUE(r.ok());
+  EXPECT_TRUE(r.done());
+
+  PackReader cut(std::string_view(bytes).substr(0, 10));  // inside the u64
+  cut.u8();
+  cut.u32();
+  EXPECT_EQ(cut.u64(), 0u);
+  EXPECT_FALSE(cut.ok());
+  EXPECT_EQ(cut.str(), "");
+  std::string long_string;
+  PackWriter(long_string).str("abcdef");
+  PackReader short_string(std::string_view(long_string).substr(0, 6));  // length 6, 2 bytes
+  EXPECT_EQ(short_string.str(), "");
+  EXPECT_FALSE(short_string.ok());
 }
 
 TEST(AuditLog, NoAcknowledgedRecordIsLostInACrash) {
