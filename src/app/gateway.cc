@@ -31,6 +31,7 @@ Gateway::Gateway(config::Config config) : config_(std::move(config)) {}
 
 Gateway::~Gateway() {
   stopping_ = true;
+  catalog_io_.stop();
   admin_io_.stop();
   if (admin_thread_.joinable()) admin_thread_.join();
   if (watcher_.joinable()) watcher_.join();
@@ -98,21 +99,9 @@ Status Gateway::start() {
 
   // Every statement is analysed and decided: an analyzer per connection, with the catalog
   // read now (sessions before a successful read use the offline catalog, which is stricter).
-  for (const auto& c : config_.connections) {
-    if (c.type != config::ConnectionType::postgres) continue;
-    auto analyzer = std::make_shared<sql::ConnectionAnalyzer>(
-        std::make_shared<sql::OfflineCatalog>(c.postgres.search_path));
-    auto loaded = session::pg::load_catalog_blocking(
-        c, *services_->upstream_tls[c.name], ++catalog_generation_, std::chrono::seconds(10));
-    if (loaded) {
-      log::info("gateway", "connection ", c.name, ": catalog read (", (*loaded)->relation_count(),
-                " relations)");
-      analyzer->set_catalog(*loaded);
-    } else {
-      log::warn("gateway", "connection ", c.name, ": cannot read the catalog yet (",
-                loaded.status().message(), "); names resolve without it until it can");
-    }
-    analyzers_[c.name] = analyzer;
+  if (!read_catalogs_at_start(std::chrono::seconds(10))) {
+    stopped_at_start_ = true;
+    return Status::ok();
   }
   pipeline_.add(std::make_shared<policy::PolicyStage>(config_.policy, analyzers_));
   SLUICE_TRY(start_audit());
@@ -345,8 +334,15 @@ void Gateway::refresh_catalogs() {
                  (!analyzer.catalog()->complete() && since >= std::chrono::seconds(5));
       if (!due) continue;
       last[c.name] = std::chrono::steady_clock::now();
-      auto loaded = session::pg::load_catalog_blocking(
-          c, *services_->upstream_tls[c.name], ++catalog_generation_, std::chrono::seconds(10));
+      // On catalog_io_, which run() stops at shutdown: a read of a server that does not
+      // answer does not hold up the exit for its timeout.
+      std::optional<Result<std::shared_ptr<sql::SnapshotCatalog>>> result;
+      catalog_io_.restart();
+      if (stopping_) return;
+      asio::co_spawn(catalog_io_, refresh_read(&c, &result), asio::detached);
+      catalog_io_.run();
+      if (!result) return;  // stopped (or the read threw, which it does not)
+      auto& loaded = *result;
       if (loaded) {
         analyzer.set_catalog(*loaded);
         log::debug("gateway", "connection ", c.name, ": catalog refreshed");
@@ -356,6 +352,14 @@ void Gateway::refresh_catalogs() {
       }
     }
   }
+}
+
+net::awaitable<void> Gateway::refresh_read(
+    const config::Connection* c,
+    std::optional<Result<std::shared_ptr<sql::SnapshotCatalog>>>* out) {
+  auto loaded = co_await session::pg::load_catalog_within(
+      *c, *services_->upstream_tls[c->name], ++catalog_generation_, std::chrono::seconds(10));
+  out->emplace(std::move(loaded));
 }
 
 void Gateway::begin_drain() {
@@ -371,7 +375,59 @@ void Gateway::begin_drain() {
   registry_->drain_all();
 }
 
+// The catalogs of all connections are read at once, each within `timeout`, on a private
+// io_context that also waits for SIGTERM and SIGINT: a signal stops the reads (the gateway
+// then stops instead of serving) rather than waiting for them, up to `timeout` for each
+// connection that does not answer.
+bool Gateway::read_catalogs_at_start(std::chrono::milliseconds timeout) {
+  asio::io_context io;
+  asio::signal_set signals(io, SIGTERM, SIGINT);
+  std::size_t reading = 0;
+  for (const auto& c : config_.connections) {
+    if (c.type != config::ConnectionType::postgres) continue;
+    auto analyzer = std::make_shared<sql::ConnectionAnalyzer>(
+        std::make_shared<sql::OfflineCatalog>(c.postgres.search_path));
+    analyzers_[c.name] = analyzer;
+    ++reading;
+    asio::co_spawn(io, read_catalog(&c, analyzer, timeout), [&](std::exception_ptr e) {
+      if (e) log::error("gateway", "connection ", c.name, ": reading the catalog failed");
+      if (--reading == 0) signals.cancel();
+    });
+  }
+  if (reading == 0) return true;
+  log::info("gateway", "reading the catalogs of ", reading, " connection(s)");
+  int signal = 0;
+  signals.async_wait([&](error_code ec, int sig) {
+    if (ec) return;
+    signal = sig;
+    io.stop();
+  });
+  io.run();
+  if (signal == 0) return true;
+  log::info("gateway", "received signal ", signal, " while reading the catalogs: stopped");
+  return false;
+}
+
+net::awaitable<void> Gateway::read_catalog(const config::Connection* c,
+                                           std::shared_ptr<sql::ConnectionAnalyzer> analyzer,
+                                           std::chrono::milliseconds timeout) {
+  auto loaded = co_await session::pg::load_catalog_within(*c, *services_->upstream_tls[c->name],
+                                                          ++catalog_generation_, timeout);
+  if (loaded) {
+    log::info("gateway", "connection ", c->name, ": catalog read (", (*loaded)->relation_count(),
+              " relations)");
+    analyzer->set_catalog(*loaded);
+  } else {
+    log::warn("gateway", "connection ", c->name, ": cannot read the catalog yet (",
+              loaded.status().message(), "); names resolve without it until it can");
+  }
+}
+
 int Gateway::run() {
+  if (stopped_at_start_) {
+    log::info("gateway", "stopped");
+    return 0;
+  }
   for (auto& w : workers_) {
     asio::co_spawn(w->io, accept_loop(*w), asio::detached);
     w->thread = std::thread([&io = w->io, busy_poll = config_.busy_poll] {
@@ -434,6 +490,7 @@ int Gateway::run() {
   control_.run();
 
   stopping_ = true;
+  catalog_io_.stop();
   if (http_) asio::post(admin_io_, [this] { http_->stop(); });
   admin_io_.stop();
   if (admin_thread_.joinable()) admin_thread_.join();

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -35,6 +36,8 @@ class Gateway {
   ~Gateway();
 
   // Opens the store, builds TLS contexts and binds the listeners. Errors say what to fix.
+  // A SIGTERM or SIGINT while it reads the connections' catalogs ends start-up early: run()
+  // then returns at once.
   Status start();
   // Serves until drained after a signal. Returns the process exit code.
   int run();
@@ -44,6 +47,14 @@ class Gateway {
   net::awaitable<void> accept_loop(Worker& w);
   void watch_changes();
   void refresh_catalogs();
+  net::awaitable<void> refresh_read(
+      const config::Connection* c,
+      std::optional<Result<std::shared_ptr<sql::SnapshotCatalog>>>* out);
+  // False when a signal arrived while reading.
+  bool read_catalogs_at_start(std::chrono::milliseconds timeout);
+  net::awaitable<void> read_catalog(const config::Connection* c,
+                                    std::shared_ptr<sql::ConnectionAnalyzer> analyzer,
+                                    std::chrono::milliseconds timeout);
   void begin_drain();
   Status start_admin();
   Status start_audit();
@@ -64,10 +75,12 @@ class Gateway {
   std::unique_ptr<net::asio::signal_set> signals_;
   std::atomic<int> sessions_{0};
   std::atomic<bool> stopping_{false};
+  bool stopped_at_start_ = false;  // a signal arrived during start-up
   std::thread watcher_;
   std::thread catalog_thread_;
   std::map<std::string, std::shared_ptr<sql::ConnectionAnalyzer>> analyzers_;
   std::uint64_t catalog_generation_ = 0;
+  net::asio::io_context catalog_io_;  // the refresh thread's reads; stopped at shutdown
   // The admin listener runs on its own thread, so management traffic and the store calls it
   // makes never delay the data path.
   net::asio::io_context admin_io_;

@@ -1,6 +1,7 @@
 """Session lifetime: upstream outages, token expiry, revocation, cancel, drain, idle timeouts."""
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -191,6 +192,35 @@ def test_sigterm_drains(pg):
         idle.execute("select 1")
     idle.close()
     gw.destroy()
+
+
+def test_a_catalog_refresh_in_progress_does_not_hold_up_the_stop():
+    """Serving, with a catalog that could not be read (the upstream never answers), the gateway
+    retries the read every 5 s; a SIGTERM during such a retry stops it at once instead of
+    after the retry's 10 s timeout."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+
+    class Upstream:
+        port = silent.getsockname()[1]
+
+    gw = Gateway(Upstream())
+    try:
+        offset = gw.launch()
+        deadline = time.time() + 30  # the first read waits out its 10 s
+        while "listening for PostgreSQL clients" not in gw.log()[offset:]:
+            assert gw.proc.poll() is None and time.time() < deadline, gw.log()
+            time.sleep(0.1)
+        time.sleep(6.5)  # the first retry starts 5 s after serving begins, and lasts 10 s
+        sent = time.time()
+        gw.proc.send_signal(signal.SIGTERM)
+        assert gw.proc.wait(15) == 0, gw.log()
+        assert time.time() - sent < 3, gw.log()
+        assert "catalog refresh failed" not in gw.log()[offset:], gw.log()
+    finally:
+        gw.destroy()
+        silent.close()
 
 
 def cpu_seconds(pid):

@@ -186,24 +186,31 @@ awaitable<Result<std::shared_ptr<sql::SnapshotCatalog>>> load_catalog(
   co_return cat;
 }
 
+awaitable<Result<std::shared_ptr<sql::SnapshotCatalog>>> load_catalog_within(
+    const config::Connection& connection, ssl::context& tls, std::uint64_t generation,
+    std::chrono::milliseconds timeout) {
+  using namespace boost::asio::experimental::awaitable_operators;
+  asio::steady_timer t(co_await asio::this_coro::executor, timeout);
+  auto load = load_catalog(connection, tls, generation);
+  auto wait = t.async_wait(use_nothrow);
+  auto r = co_await (std::move(load) || std::move(wait));
+  if (r.index() == 0) co_return std::move(std::get<0>(r));
+  co_return error(Code::deadline_exceeded,
+                  "reading the catalog took longer than " + std::to_string(timeout.count()) + "ms");
+}
+
 Result<std::shared_ptr<sql::SnapshotCatalog>> load_catalog_blocking(
     const config::Connection& connection, ssl::context& tls, std::uint64_t generation,
     std::chrono::milliseconds timeout) {
   asio::io_context io;
   std::optional<Result<std::shared_ptr<sql::SnapshotCatalog>>> result;
   auto run = [&]() -> awaitable<void> {
-    using namespace boost::asio::experimental::awaitable_operators;
-    asio::steady_timer t(io, timeout);
-    auto load = load_catalog(connection, tls, generation);
-    auto wait = t.async_wait(use_nothrow);
-    auto r = co_await (std::move(load) || std::move(wait));
-    if (r.index() == 0) result.emplace(std::move(std::get<0>(r)));
+    auto r = co_await load_catalog_within(connection, tls, generation, timeout);
+    result.emplace(std::move(r));
   };
   asio::co_spawn(io, run(), asio::detached);
   io.run();
-  if (!result)
-    return error(Code::deadline_exceeded,
-                 "reading the catalog took longer than " + std::to_string(timeout.count()) + "ms");
+  if (!result) return error(Code::internal, "reading the catalog did not finish");
   return std::move(*result);
 }
 

@@ -19,7 +19,13 @@ namespace sluice::session::pg {
 net::awaitable<Result<std::shared_ptr<sql::SnapshotCatalog>>> load_catalog(
     const config::Connection& connection, net::ssl::context& tls, std::uint64_t generation);
 
-// Runs load_catalog on a private io_context, for callers outside one (start-up, the CLI).
+// load_catalog, or a deadline_exceeded error once `timeout` has passed.
+net::awaitable<Result<std::shared_ptr<sql::SnapshotCatalog>>> load_catalog_within(
+    const config::Connection& connection, net::ssl::context& tls, std::uint64_t generation,
+    std::chrono::milliseconds timeout);
+
+// Runs load_catalog_within on a private io_context, for callers outside one (the catalog
+// refresh thread, the CLI).
 Result<std::shared_ptr<sql::SnapshotCatalog>> load_catalog_blocking(
     const config::Connection& connection, net::ssl::context& tls, std::uint64_t generation,
     std::chrono::milliseconds timeout);
