@@ -27,6 +27,22 @@ struct Gateway::Worker {
   std::thread thread;
 };
 
+namespace {
+
+// The message of an exception that ended a coroutine.
+std::string what(std::exception_ptr e) {
+  if (!e) return "it did not finish";
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    return ex.what();
+  } catch (...) {
+    return "an unknown exception";
+  }
+}
+
+}  // namespace
+
 Gateway::Gateway(config::Config config) : config_(std::move(config)) {}
 
 Gateway::~Gateway() {
@@ -337,11 +353,17 @@ void Gateway::refresh_catalogs() {
       // On catalog_io_, which run() stops at shutdown: a read of a server that does not
       // answer does not hold up the exit for its timeout.
       std::optional<Result<std::shared_ptr<sql::SnapshotCatalog>>> result;
+      std::exception_ptr threw;
       catalog_io_.restart();
       if (stopping_) return;
-      asio::co_spawn(catalog_io_, refresh_read(&c, &result), asio::detached);
+      asio::co_spawn(catalog_io_, refresh_read(&c, &result),
+                     [&threw](std::exception_ptr e) { threw = e; });
       catalog_io_.run();
-      if (!result) return;  // stopped (or the read threw, which it does not)
+      if (!result) {
+        if (stopping_) return;  // stopped mid-read
+        log::warn("gateway", "connection ", c.name, ": catalog refresh failed: ", what(threw));
+        continue;
+      }
       auto& loaded = *result;
       if (loaded) {
         analyzer.set_catalog(*loaded);
@@ -375,13 +397,12 @@ void Gateway::begin_drain() {
   registry_->drain_all();
 }
 
-// The catalogs of all connections are read at once, each within `timeout`, on a private
-// io_context that also waits for SIGTERM and SIGINT: a signal stops the reads (the gateway
-// then stops instead of serving) rather than waiting for them, up to `timeout` for each
-// connection that does not answer.
+// The catalogs of all connections are read at once, each within `timeout`, on control_ while
+// waiting for SIGTERM and SIGINT on signals_ (so a signal that arrived earlier in start-up
+// counts too): a signal stops the reads (the gateway then stops instead of serving) rather
+// than waiting for them, up to `timeout` for each connection that does not answer. A signal
+// after the reads stays pending on signals_ for run().
 bool Gateway::read_catalogs_at_start(std::chrono::milliseconds timeout) {
-  asio::io_context io;
-  asio::signal_set signals(io, SIGTERM, SIGINT);
   std::size_t reading = 0;
   for (const auto& c : config_.connections) {
     if (c.type != config::ConnectionType::postgres) continue;
@@ -389,20 +410,22 @@ bool Gateway::read_catalogs_at_start(std::chrono::milliseconds timeout) {
         std::make_shared<sql::OfflineCatalog>(c.postgres.search_path));
     analyzers_[c.name] = analyzer;
     ++reading;
-    asio::co_spawn(io, read_catalog(&c, analyzer, timeout), [&](std::exception_ptr e) {
-      if (e) log::error("gateway", "connection ", c.name, ": reading the catalog failed");
-      if (--reading == 0) signals.cancel();
+    asio::co_spawn(control_, read_catalog(&c, analyzer, timeout), [&](std::exception_ptr e) {
+      if (e)
+        log::error("gateway", "connection ", c.name, ": reading the catalog failed: ", what(e));
+      if (--reading == 0) signals_->cancel();
     });
   }
   if (reading == 0) return true;
   log::info("gateway", "reading the catalogs of ", reading, " connection(s)");
   int signal = 0;
-  signals.async_wait([&](error_code ec, int sig) {
+  signals_->async_wait([&](error_code ec, int sig) {
     if (ec) return;
     signal = sig;
-    io.stop();
+    control_.stop();
   });
-  io.run();
+  control_.run();
+  control_.restart();  // for run()
   if (signal == 0) return true;
   log::info("gateway", "received signal ", signal, " while reading the catalogs: stopped");
   return false;

@@ -6,8 +6,9 @@
 // to live sessions (a revocation ends them within a second), and the admin listener's thread.
 // SIGTERM drains: no new sessions, running statements finish, then the process exits; a second
 // signal stops at once. SIGTERM and SIGINT are caught from the start of start(): one that
-// arrives while the gateway is still starting is acted on as soon as run() begins, so a stop
-// by either never leaves the audit log unsealed.
+// arrives before or while it reads the connections' catalogs stops the gateway there (no
+// audit log is open yet); one that arrives later in start-up is acted on as soon as run()
+// begins, so a stop by either never leaves the audit log unsealed.
 #pragma once
 
 #include <atomic>
@@ -70,8 +71,9 @@ class Gateway {
   std::unique_ptr<session::SessionServices> services_;
   std::vector<std::unique_ptr<Worker>> workers_;
   net::asio::io_context control_;
-  // SIGTERM and SIGINT, caught from the start of start() and waited on in run(): Asio keeps a
-  // signal that arrives before the wait (the default action would end the process at once).
+  // SIGTERM and SIGINT, caught from the start of start() and waited on while it reads the
+  // catalogs, then in run(): Asio keeps a signal that arrives before the wait (the default
+  // action would end the process at once).
   std::unique_ptr<net::asio::signal_set> signals_;
   std::atomic<int> sessions_{0};
   std::atomic<bool> stopping_{false};

@@ -5,6 +5,7 @@ import socket
 import subprocess
 import threading
 import time
+import types
 
 import psycopg
 import pytest
@@ -194,25 +195,52 @@ def test_sigterm_drains(pg):
     gw.destroy()
 
 
+def silent_upstream():
+    """A server that accepts connections and never answers (a database that hangs), with the
+    number of connections it has accepted so far."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    accepted = []
+
+    def accept():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(conn)
+
+    threading.Thread(target=accept, daemon=True).start()
+
+    def close():
+        try:
+            listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        listener.close()
+        for conn in accepted:
+            conn.close()
+
+    return listener.getsockname()[1], accepted, close
+
+
 def test_a_catalog_refresh_in_progress_does_not_hold_up_the_stop():
     """Serving, with a catalog that could not be read (the upstream never answers), the gateway
     retries the read every 5 s; a SIGTERM during such a retry stops it at once instead of
     after the retry's 10 s timeout."""
-    silent = socket.socket()
-    silent.bind(("127.0.0.1", 0))
-    silent.listen(16)
-
-    class Upstream:
-        port = silent.getsockname()[1]
-
-    gw = Gateway(Upstream())
+    port, accepted, close = silent_upstream()
+    gw = Gateway(types.SimpleNamespace(port=port))
     try:
         offset = gw.launch()
         deadline = time.time() + 30  # the first read waits out its 10 s
         while "listening for PostgreSQL clients" not in gw.log()[offset:]:
             assert gw.proc.poll() is None and time.time() < deadline, gw.log()
             time.sleep(0.1)
-        time.sleep(6.5)  # the first retry starts 5 s after serving begins, and lasts 10 s
+        while len(accepted) < 2:  # the retry, 5 s after serving begins, has connected
+            assert gw.proc.poll() is None and time.time() < deadline, gw.log()
+            time.sleep(0.1)
+        time.sleep(0.5)
         sent = time.time()
         gw.proc.send_signal(signal.SIGTERM)
         assert gw.proc.wait(15) == 0, gw.log()
@@ -220,7 +248,7 @@ def test_a_catalog_refresh_in_progress_does_not_hold_up_the_stop():
         assert "catalog refresh failed" not in gw.log()[offset:], gw.log()
     finally:
         gw.destroy()
-        silent.close()
+        close()
 
 
 def cpu_seconds(pid):

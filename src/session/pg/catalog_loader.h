@@ -24,8 +24,8 @@ net::awaitable<Result<std::shared_ptr<sql::SnapshotCatalog>>> load_catalog_withi
     const config::Connection& connection, net::ssl::context& tls, std::uint64_t generation,
     std::chrono::milliseconds timeout);
 
-// Runs load_catalog_within on a private io_context, for callers outside one (the catalog
-// refresh thread, the CLI).
+// Runs load_catalog_within on a private io_context, for callers outside one (the CLI's
+// `policy check --live`).
 Result<std::shared_ptr<sql::SnapshotCatalog>> load_catalog_blocking(
     const config::Connection& connection, net::ssl::context& tls, std::uint64_t generation,
     std::chrono::milliseconds timeout);
