@@ -166,16 +166,18 @@ Status AuditLog::open_segment(std::uint64_t number, const std::string& recovered
 }
 
 std::uint64_t AuditLog::append(Kind kind, std::string_view body, bool awaited) {
-  return append_entry(kind, body, nullptr, nullptr, awaited);
+  return append_entry(kind, {body}, nullptr, nullptr, awaited);
 }
 
-std::uint64_t AuditLog::append_packed(Kind kind, std::string_view packed, Render render,
-                                      std::shared_ptr<const void> held, bool awaited) {
+std::uint64_t AuditLog::append_packed(Kind kind, std::initializer_list<std::string_view> packed,
+                                      Render render, std::shared_ptr<const void> held,
+                                      bool awaited) {
   return append_entry(kind, packed, render, std::move(held), awaited);
 }
 
-std::uint64_t AuditLog::append_entry(Kind kind, std::string_view bytes, Render render,
-                                     std::shared_ptr<const void> held, bool awaited) {
+std::uint64_t AuditLog::append_entry(Kind kind, std::initializer_list<std::string_view> parts,
+                                     Render render, std::shared_ptr<const void> held,
+                                     bool awaited) {
   constexpr std::size_t kWakeAt = 4096;  // bounds the queue between passes
   std::lock_guard lk(mu_);
   if (!failed_.is_ok() || stop_ || !started_) return 0;
@@ -183,10 +185,10 @@ std::uint64_t AuditLog::append_entry(Kind kind, std::string_view bytes, Render r
   Block& b = *staged_;
   // The bytes first: should either step throw, no entry points at bytes that are not there.
   const std::size_t offset = b.bytes.size();
-  b.bytes.append(bytes);
+  for (std::string_view part : parts) b.bytes.append(part);
   // The time is read under the lock, so that records' times follow their order.
   b.entries.push_back(
-      {ticket, kind, now_us(), offset, bytes.size(), render, std::move(held), false});
+      {ticket, kind, now_us(), offset, b.bytes.size() - offset, render, std::move(held), false});
   bool wake = b.entries.size() == kWakeAt;
   if (awaited && options_.durability == Durability::fsync && awaited_queued_++ == 0) wake = true;
   if (wake) cv_.notify_one();

@@ -18,6 +18,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -83,9 +84,11 @@ class AuditLog {
   // The same as append(), for an event that the data path packs (audit/packed.h) and the
   // writer renders: the session's thread copies bytes, and the escaping, validation and
   // number formatting of JSON happen off its path. The record is the same as if the rendered
-  // body had been appended.
-  std::uint64_t append_packed(Kind kind, std::string_view packed, Render render,
-                              std::shared_ptr<const void> held = {}, bool awaited = false);
+  // body had been appended. The packed event is the concatenation of `packed`: parts kept
+  // apart by the caller (a result's rows) are copied into the log once, not joined first.
+  std::uint64_t append_packed(Kind kind, std::initializer_list<std::string_view> packed,
+                              Render render, std::shared_ptr<const void> held = {},
+                              bool awaited = false);
 
   // Calls `done(true)` once the event of `ticket` is durable, or `done(false)` if it never
   // will be (a write failed). Called on the writer thread, or at once.
@@ -153,8 +156,8 @@ class AuditLog {
     std::shared_ptr<const Block> block;
     std::string_view body;  // in `block`
   };
-  std::uint64_t append_entry(Kind kind, std::string_view bytes, Render render,
-                             std::shared_ptr<const void> held, bool awaited);
+  std::uint64_t append_entry(Kind kind, std::initializer_list<std::string_view> parts,
+                             Render render, std::shared_ptr<const void> held, bool awaited);
   // Renders the packed events of a block the writer took (before any of it is in the tail).
   static void render(Block& block);
   bool lost_locked(std::uint64_t first, std::uint64_t last) const;

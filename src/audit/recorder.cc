@@ -172,6 +172,7 @@ void render_result(std::string_view packed, const std::shared_ptr<const void>&, 
     w.key("error").begin_object().field("sqlstate", sqlstate).field("message", r.str());
     w.end_object();
   }
+  const std::uint64_t kept = r.u64();
   w.key("masked").begin_object().end_object();  // filled in by the masking stage
   w.key("columns").begin_array();
   for (std::uint32_t i = 0, columns = r.u32(); i < columns; ++i) {
@@ -184,7 +185,7 @@ void render_result(std::string_view packed, const std::shared_ptr<const void>&, 
         .end_object();
   }
   w.end_array().key("data").begin_array();
-  for (std::uint64_t row = 0, kept = r.u64(); row < kept; ++row) {
+  for (std::uint64_t row = 0; row < kept; ++row) {
     w.begin_array();
     for (std::uint32_t i = 0, cells = r.u32(); i < cells; ++i) {
       if (auto c = r.opt())
@@ -273,13 +274,10 @@ class ResultRecorder final : public hook::ResultObserver {
     const bool error = !sqlstate.empty() || !message.empty();
     p.u8(error ? 1 : 0);
     if (error) p.str(sqlstate).str(message);
-    if (columns_.empty())
-      p.u32(0);
-    else
-      packed += columns_;
     p.u64(kept_rows_);
-    packed += kept_;
-    log_.append_packed(Kind::result, packed, render_result);
+    if (columns_.empty()) p.u32(0);  // no columns were described
+    // The columns and rows go into the log as they are, behind this head.
+    log_.append_packed(Kind::result, {packed, columns_, kept_}, render_result);
     ++set_;
     columns_.clear();
     reset();
@@ -410,8 +408,8 @@ void AuditRecorder::on_decision(hook::StatementEvent& ev, hook::Decision& d) {
   if (!allowed) p.str(d.refusal.sqlstate).str(d.refusal.message);
   p.u8(d.caps.any() ? 1 : 0);
   if (d.caps.any()) p.u64(d.caps.max_rows).u64(d.caps.max_bytes);
-  std::uint64_t ticket = log_.append_packed(Kind::statement, packed, render_statement, ev.analysis,
-                                            allowed && log_.sessions_must_wait());
+  std::uint64_t ticket = log_.append_packed(Kind::statement, {packed}, render_statement,
+                                            ev.analysis, allowed && log_.sessions_must_wait());
   if (!allowed) return;
   if (ticket == 0) {
     Status h = log_.health();

@@ -356,8 +356,8 @@ TEST(AuditLog, AnEventThatCannotBeRenderedIsRecordedAsSuch) {
     out.append(packed);
   };
   ASSERT_GT(log->append(Kind::statement, body(1)), 0u);
-  ASSERT_GT(log->append_packed(Kind::statement, "x", fails), 0u);
-  ASSERT_GT(log->append_packed(Kind::result, "{\"ok\":true}", copies), 0u);
+  ASSERT_GT(log->append_packed(Kind::statement, {"x"}, fails), 0u);
+  ASSERT_GT(log->append_packed(Kind::result, {"{\"ok\":", "true}"}, copies), 0u);
   log->flush();
   std::vector<std::string> bodies;
   for (const auto& r : log->recent(0, "", 100))
