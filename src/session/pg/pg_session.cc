@@ -727,15 +727,8 @@ PgSession::Stop PgSession::client_pass(ClientPass& p) {
     case PgRelay::ClientNext::need_more:
       break;
   }
-  if (draining_ && relay_->idle()) {
-    request_drain();
-    return Stop::exit;
-  }
-  if (!client_in_.reserve(std::max(p.step.need, client_in_.size() + 1))) {
-    end(EndReason::client_error, fatal("54000", "sluice: message too large"));
-    return Stop::exit;
-  }
-  return Stop::read;
+  return wait_for_bytes(client_in_, p.step.need, EndReason::client_error, "54000",
+                        "sluice: message too large");
 }
 
 awaitable<void> PgSession::client_to_server() {
@@ -890,13 +883,22 @@ PgSession::Stop PgSession::server_pass(ServerPass& p) {
     last_tx_status_ = tx;
     poke_supervisor();
   }
+  return wait_for_bytes(upstream_in_, p.step.need, EndReason::upstream_error, "08P01",
+                        "sluice: server message too large");
+}
+
+// How both passes end when they need more bytes: a draining session that has gone idle ends;
+// otherwise the buffer makes room for the next message (`need` bytes in all), or the session
+// ends with `sqlstate` and `message` when the message is larger than the limit.
+PgSession::Stop PgSession::wait_for_bytes(InputBuffer& in, std::size_t need, EndReason too_large,
+                                          const char* sqlstate, const char* message) {
   if (draining_ && relay_->idle()) {
     request_drain();
     return Stop::exit;
   }
   if (ended_) return Stop::exit;
-  if (!upstream_in_.reserve(std::max(p.step.need, upstream_in_.size() + 1))) {
-    end(EndReason::upstream_error, fatal("08P01", "sluice: server message too large"));
+  if (!in.reserve(std::max(need, in.size() + 1))) {
+    end(too_large, fatal(sqlstate, message));
     return Stop::exit;
   }
   return Stop::read;

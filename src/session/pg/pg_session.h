@@ -82,6 +82,8 @@ class PgSession final : public SessionControl, public std::enable_shared_from_th
   };
   Stop client_pass(ClientPass& p);
   Stop server_pass(ServerPass& p);
+  Stop wait_for_bytes(InputBuffer& in, std::size_t need, EndReason too_large, const char* sqlstate,
+                      const char* message);
   void finish_client_write(const net::error_code& ec);
 
   // A relay loop's reading side: parked in the worker's ReadySet, or reading through Asio
