@@ -5,6 +5,7 @@
 #
 # usage: bench/pgbench.sh [build/sluice]
 #   DURATION=10 REPEAT=3 CLIENTS="1 8 32" MODES="simple prepared" PIN=1 WORKERS=1 POLICY=1
+#   (WORKERS: Sluice's worker threads; default 0, the product's default: one per core)
 #   AUDIT="off batch fsync"   (one gateway per audit mode, side by side; default: fsync, the
 #                              product's default)
 # BATCH_INTERVAL=10ms sets audit.batch_interval for the `batch` gateway; AUDIT_TMPFS=1 puts
@@ -22,6 +23,8 @@
 # build of the previous commit, for an A/B comparison in the same run; its audit mode is
 # BASE_AUDIT (off, batch or fsync; default off), and its column "new/" is the TPS of the
 # gateway with the same audit mode over its own.
+# BASE_WORKERS sets the base gateway's worker count (default: WORKERS), e.g. BASE=build/sluice
+# BASE_WORKERS=2 measures two workers against one with the same binary.
 # BUSY_POLL=50 sets busy_poll_us for the Sluice gateways (default 0: off); BASE_BUSY_POLL
 # for the base gateway (default: BUSY_POLL). BASE=build/sluice BASE_BUSY_POLL=0
 # BUSY_POLL=50 measures busy polling against the same binary without it.
@@ -46,7 +49,8 @@ AUDIT=${AUDIT:-fsync}
 REPEAT=${REPEAT:-3}
 CLIENTS=${CLIENTS:-"1 8 32"}
 MODES=${MODES:-"simple prepared"}
-WORKERS=${WORKERS:-1}
+# Sluice's worker threads: 0 (the default) leaves it to the gateway, one per core, as shipped.
+WORKERS=${WORKERS:-0}
 BUSY_POLL=${BUSY_POLL:-0}
 PIN=${PIN:-0}
 SCALE=${SCALE:-10}
@@ -166,6 +170,7 @@ gateways="$AUDIT${BASE:+ base}"
 for audit in $gateways; do
   binary=$SLUICE
   busy_poll=$BUSY_POLL
+  workers=$WORKERS
   case $audit in
     off) audit_cfg="audit: { enabled: false }" ;;
     base)
@@ -175,7 +180,8 @@ for audit in $gateways; do
         *) echo "BASE_AUDIT takes off, batch, fsync" >&2; exit 2 ;;
       esac
       binary=$(readlink -f "$BASE")
-      busy_poll=${BASE_BUSY_POLL:-$BUSY_POLL} ;;
+      busy_poll=${BASE_BUSY_POLL:-$BUSY_POLL}
+      workers=${BASE_WORKERS:-$WORKERS} ;;
     batch) audit_cfg="audit: { durability: batch${BATCH_INTERVAL:+, batch_interval: $BATCH_INTERVAL}${AUDIT_TMPFS:+, dir: $(mktemp -d /dev/shm/sluice-bench-audit-XXXXXX)} }" ;;
     fsync) audit_cfg="audit: { durability: fsync }" ;;
     *) echo "AUDIT takes off, batch, fsync" >&2; exit 2 ;;
@@ -184,7 +190,7 @@ for audit in $gateways; do
   mkdir -p "$work/sluice-$audit"
   cat > "$work/sluice-$audit/sluice.yaml" <<CONF
 data_dir: $work/sluice-$audit/data
-workers: $WORKERS
+workers: $workers
 busy_poll_us: $busy_poll
 listen: { postgres: 127.0.0.1:$port }
 connections:
@@ -299,7 +305,7 @@ for round in $(seq "$REPEAT"); do
 done
 
 echo
-echo "pgbench -S: median of $REPEAT runs of ${DURATION}s; scale $SCALE; $(nproc) cores; pin=$PIN; sluice workers=$WORKERS, busy_poll_us=$BUSY_POLL; audit: $AUDIT${BASE:+; base: $BASE, audit ${BASE_AUDIT:-off}, busy_poll_us=${BASE_BUSY_POLL:-$BUSY_POLL}}$( [ "${POLICY:-0}" = 1 ] && echo '; agent-baseline policy')"
+echo "pgbench -S: median of $REPEAT runs of ${DURATION}s; scale $SCALE; $(nproc) cores; pin=$PIN; sluice workers=$( [ "$WORKERS" = 0 ] && echo "one per core" || echo "$WORKERS"), busy_poll_us=$BUSY_POLL; audit: $AUDIT${BASE:+; base: $BASE, audit ${BASE_AUDIT:-off}, busy_poll_us=${BASE_BUSY_POLL:-$BUSY_POLL}, workers=${BASE_WORKERS:-$WORKERS}}$( [ "${POLICY:-0}" = 1 ] && echo '; agent-baseline policy')"
 /usr/bin/python3 - "$results" "${BASE_AUDIT:-off}" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]

@@ -1,7 +1,7 @@
 // The scanner called directly (src/sql/pg_scan.c) and libpg_query's public pg_query_scan(),
 // side by side: each gives the tokens of a text as (token, start, end of a literal), or
-// nothing when it rejects the text. Used by tests/unit/literal_shape_test.cc and
-// tests/fuzz/literal_shape_fuzz.cc. Header-only, for tests.
+// nothing when it rejects the text; and the literal shape the library's scan gives. Used by
+// tests/unit/literal_shape_test.cc and tests/fuzz/literal_shape_fuzz.cc. Header-only, for tests.
 #pragma once
 
 #include <pg_query.h>
@@ -56,6 +56,36 @@ inline std::optional<std::vector<Token>> direct_tokens(const std::string& text) 
   };
   if (sl_scan(text.c_str(), text.size(), collect, &tokens) != 0) return std::nullopt;
   return tokens;
+}
+
+// The literal shape the library's own scan gives `text` (src/sql/literal_shape.h): every
+// literal replaced by "\xff" and its class letter; nullopt for a text the scan rejects, one with
+// a NUL, one with no literal, or one with a token after which a literal shapes the tree.
+inline std::optional<std::string> reference_shape(const std::string& text) {
+  if (text.find('\0') != std::string::npos) return std::nullopt;
+  auto tokens = reference_tokens(text);
+  if (!tokens) return std::nullopt;
+  std::string shape;
+  std::size_t copied = 0;
+  bool any = false;
+  for (const auto& t : *tokens) {
+    if (t.token == PG_QUERY__TOKEN__UESCAPE || t.token == PG_QUERY__TOKEN__UIDENT ||
+        t.token == PG_QUERY__TOKEN__USCONST || t.token == PG_QUERY__TOKEN__FLOAT_P)
+      return std::nullopt;
+    if (!is_literal(t.token)) continue;
+    any = true;
+    shape.append(text, copied, static_cast<std::size_t>(t.start) - copied);
+    shape += '\xff';
+    shape += t.token == PG_QUERY__TOKEN__SCONST   ? 'S'
+             : t.token == PG_QUERY__TOKEN__ICONST ? 'I'
+             : t.token == PG_QUERY__TOKEN__FCONST ? 'F'
+             : t.token == PG_QUERY__TOKEN__BCONST ? 'B'
+                                                  : 'X';
+    copied = static_cast<std::size_t>(t.end);
+  }
+  if (!any) return std::nullopt;
+  shape.append(text, copied);
+  return shape;
 }
 
 inline std::string describe(const std::optional<std::vector<Token>>& tokens) {

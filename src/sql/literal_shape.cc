@@ -2,6 +2,11 @@
 
 #include <pg_query/pg_query.pb-c.h>
 
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <vector>
+
 #include "sql/pg_scan.h"
 
 namespace sluice::sql {
@@ -36,12 +41,123 @@ bool literal_shapes_structure(PgQuery__Token t) {
          t == PG_QUERY__TOKEN__USCONST || t == PG_QUERY__TOKEN__FLOAT_P;
 }
 
+// A literal's place in a text, and its class.
+struct Slot {
+  std::size_t begin, end;
+  char cls;
+
+  // Whether the literal is one whose end the bytes in it cannot move: an integer that is only
+  // digits, or a string that is only a quote, bytes that are none of quote, backslash or
+  // NUL, and a quote. (Not E'...', $$...$$, B'...', X'...', numerics with a point or an
+  // exponent, or strings concatenated across lines: they are shaped by the scanner every time.)
+  bool plain_in(std::string_view text) const {
+    std::string_view v = text.substr(begin, end - begin);
+    if (cls == 'I') return !v.empty() && digits(v) == v.size();
+    if (cls != 'S' || v.size() < 2 || v.front() != '\'' || v.back() != '\'') return false;
+    return string_content(v.substr(1)) == v.size() - 2;
+  }
+  // The length of the run of ASCII digits that `s` starts with.
+  static std::size_t digits(std::string_view s) {
+    std::size_t n = 0;
+    while (n < s.size() && s[n] >= '0' && s[n] <= '9') ++n;
+    return n;
+  }
+  // The length of the run of bytes other than quote, backslash and NUL that `s` starts with.
+  static std::size_t string_content(std::string_view s) {
+    std::size_t n = 0;
+    while (n < s.size() && s[n] != '\'' && s[n] != '\\' && s[n] != '\0') ++n;
+    return n;
+  }
+  // Whether the scanner reads these digits as an integer constant (ICONST): the value fits in
+  // 32 bits (it makes a larger one a numeric constant, FCONST).
+  static bool fits_int32(std::string_view digits) {
+    while (digits.size() > 1 && digits.front() == '0') digits.remove_prefix(1);
+    if (digits.size() > 10) return false;
+    std::uint64_t v = 0;
+    for (char c : digits) v = v * 10 + static_cast<std::uint64_t>(c - '0');
+    return v <= 2147483647u;
+  }
+};
+
+// A text the scanner shaped, all of whose literals are plain (Slot::plain_in): another text
+// that is the same bytes with other plain literals of the same classes in the same places has
+// the same shape, and is recognised without the scanner.
+//
+// Why that is the scanner's answer too: the scanner reads left to right, and where a token ends
+// depends on the bytes read so far and on those that follow it. Up to a literal the two texts
+// are the same bytes, so the scanner is where it was in the template. All of its rules see the
+// digits of an integer alike (none tells one digit from another, or counts them), and inside a
+// quoted string only a quote ends the string (a backslash or NUL could matter; neither is
+// accepted); so the literal ends where its own bytes end, in the same state, followed by the
+// same bytes as in the template. An integer stays an ICONST only while it fits in 32 bits,
+// which is checked. What comes after the last literal is compared to the end.
+struct Template {
+  std::string text;
+  std::string shape;
+  std::vector<Slot> slots;
+
+  // Whether `t` is this template with other plain literals in its slots.
+  bool matches(std::string_view t) const {
+    std::size_t p = 0, q = 0;  // in t, in text
+    for (const Slot& s : slots) {
+      std::string_view fixed = std::string_view(text).substr(q, s.begin - q);
+      if (t.substr(p, fixed.size()) != fixed) return false;
+      p += fixed.size();
+      std::string_view rest = t.substr(p);
+      if (s.cls == 'I') {
+        std::size_t n = Slot::digits(rest);
+        if (n == 0 || !Slot::fits_int32(rest.substr(0, n))) return false;
+        p += n;
+      } else {
+        if (rest.empty() || rest.front() != '\'') return false;
+        std::size_t n = Slot::string_content(rest.substr(1));
+        if (n + 1 >= rest.size() || rest[n + 1] != '\'') return false;
+        p += n + 2;
+      }
+      q = s.end;
+    }
+    return t.substr(p) == std::string_view(text).substr(q);
+  }
+};
+
+// The last few templates this thread made, newest first. Texts longer than kMaxText are not
+// kept (a match compares the whole text).
+class Templates {
+ public:
+  static constexpr std::size_t kSlots = 4;
+  static constexpr std::size_t kMaxText = 4096;
+
+  const Template* find(std::string_view text) const {
+    for (std::size_t i = 0; i < used_; ++i)
+      if (all_[i].matches(text)) return &all_[i];
+    return nullptr;
+  }
+  void add(std::string_view text, const std::string& shape, std::vector<Slot> slots) {
+    if (text.size() > kMaxText) return;
+    if (used_ < kSlots) ++used_;
+    std::rotate(all_.begin(), all_.begin() + static_cast<std::ptrdiff_t>(used_ - 1),
+                all_.begin() + static_cast<std::ptrdiff_t>(used_));
+    all_[0].text.assign(text);
+    all_[0].shape = shape;
+    all_[0].slots = std::move(slots);
+  }
+
+ private:
+  std::array<Template, kSlots> all_;
+  std::size_t used_ = 0;
+};
+
+thread_local Templates templates;
+thread_local LiteralShapeCounts counts;
+
 // Builds the shape as the scanner reports tokens.
 struct Builder {
   std::string_view text;
   std::optional<std::string> shape;
   std::size_t copied = 0;  // text up to here is in `shape`: the end of the last literal
   bool valid = true;
+  std::vector<Slot> slots;  // every literal, while all of them are plain (see Template)
+  bool plain = true;
 
   // A token: 0 to go on, 1 to stop (the text gets no shape).
   int on_token(int token, int start_at, int end_at) {
@@ -61,6 +177,11 @@ struct Builder {
     shape->push_back('\xff');
     shape->push_back(cls);
     copied = end;
+    if (plain) {
+      const Slot slot{start, end, cls};
+      plain = slot.plain_in(text);
+      if (plain) slots.push_back(slot);
+    }
     return 0;
   }
   int fail() {
@@ -81,6 +202,11 @@ int on_token(void* arg, int token, int start, int end) noexcept {
 }  // namespace
 
 std::optional<std::string> literal_shape(std::string_view text) {
+  if (const Template* t = templates.find(text)) {
+    ++counts.matched;
+    return t->shape;
+  }
+  ++counts.scanned;
   thread_local std::string input;
   input.assign(text);  // NUL-terminated for the scanner (which refuses a NUL inside)
   Builder b;
@@ -88,7 +214,12 @@ std::optional<std::string> literal_shape(std::string_view text) {
   if (sl_scan(input.c_str(), input.size(), on_token, &b) != 0 || !b.valid || !b.shape)
     return std::nullopt;
   b.shape->append(text, b.copied);
+  if (b.plain) templates.add(text, *b.shape, std::move(b.slots));
   return std::move(b.shape);
+}
+
+LiteralShapeCounts literal_shape_counts() {
+  return counts;
 }
 
 }  // namespace sluice::sql
