@@ -127,20 +127,25 @@ class Templates {
   static constexpr std::size_t kSlots = 4;
   static constexpr std::size_t kMaxText = 4096;
 
+  // A text longer than kMaxText is scanned (and so refused, as the scanner refuses it, should
+  // a huge string literal exceed what the scanner can hold).
   const Template* find(std::string_view text) const {
+    if (text.size() > kMaxText) return nullptr;
     for (std::size_t i = 0; i < used_; ++i)
       if (all_[i].matches(text)) return &all_[i];
     return nullptr;
   }
   void add(std::string_view text, const std::string& shape, std::vector<Slot> slots) {
     if (text.size() > kMaxText) return;
+    // Made whole before anything is replaced: an allocation that fails leaves the others as
+    // they were, never a text paired with another text's shape.
+    Template t{std::string(text), shape, std::move(slots)};
     if (used_ < kSlots) ++used_;
     std::rotate(all_.begin(), all_.begin() + static_cast<std::ptrdiff_t>(used_ - 1),
                 all_.begin() + static_cast<std::ptrdiff_t>(used_));
-    all_[0].text.assign(text);
-    all_[0].shape = shape;
-    all_[0].slots = std::move(slots);
+    all_[0] = std::move(t);
   }
+  void clear() { used_ = 0; }
 
  private:
   std::array<Template, kSlots> all_;
@@ -216,6 +221,10 @@ std::optional<std::string> literal_shape(std::string_view text) {
   b.shape->append(text, b.copied);
   if (b.plain) templates.add(text, *b.shape, std::move(b.slots));
   return std::move(b.shape);
+}
+
+void literal_shape_forget() {
+  templates.clear();
 }
 
 LiteralShapeCounts literal_shape_counts() {

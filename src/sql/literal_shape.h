@@ -40,5 +40,8 @@ struct LiteralShapeCounts {
   std::uint64_t matched = 0;
 };
 LiteralShapeCounts literal_shape_counts();
+// Forgets the texts this thread remembers, so that what follows is shaped as if it came first
+// (tests and the fuzzer, for runs that reproduce).
+void literal_shape_forget();
 
 }  // namespace sluice::sql
