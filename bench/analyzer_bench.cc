@@ -123,7 +123,8 @@ void BM_AnalyzeNewLiterals(benchmark::State& state) {
 BENCHMARK(BM_AnalyzeNewLiterals);
 
 // pgbench -S in simple mode: one of a million values at random each time, so that a text
-// repeats now and then (about one in sixteen within the caches' sighting window) but mostly not.
+// repeats now and then (about one in sixteen within the wide sighting window, one in 250 within
+// the narrow one that admits a text its shape answered for) but mostly not.
 void BM_AnalyzeRandomLiterals(benchmark::State& state) {
   sql::ConnectionAnalyzer analyzer(catalog());
   std::uint64_t x = 88172645463325252ull;  // xorshift64: cheap, and the same each run

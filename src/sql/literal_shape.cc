@@ -46,30 +46,28 @@ struct Slot {
   std::size_t begin, end;
   char cls;
 
-  // Whether the literal is one whose end the bytes in it cannot move: an integer that is only
-  // digits, or a string that is only a quote, bytes that are none of quote, backslash or
-  // NUL, and a quote. (Not E'...', $$...$$, B'...', X'...', numerics with a point or an
-  // exponent, or strings concatenated across lines: they are shaped by the scanner every time.)
+  // Whether the literal is one whose end the bytes in it cannot move (plain_length). Not
+  // E'...', $$...$$, B'...', X'...', numerics with a point or an exponent, or strings
+  // concatenated across lines: they are shaped by the scanner every time.
   bool plain_in(std::string_view text) const {
     std::string_view v = text.substr(begin, end - begin);
-    if (cls == 'I') return !v.empty() && digits(v) == v.size();
-    if (cls != 'S' || v.size() < 2 || v.front() != '\'' || v.back() != '\'') return false;
-    return string_content(v.substr(1)) == v.size() - 2;
+    return plain_length(cls, v) == v.size();
   }
-  // The length of the run of ASCII digits that `s` starts with.
-  static std::size_t digits(std::string_view s) {
+  // The length of the plain literal of class `cls` that `s` starts with, or 0: for 'I' a run of
+  // ASCII digits whose value fits in 32 bits (the scanner makes a larger one a numeric
+  // constant, FCONST); for 'S' a quote, bytes that are none of quote, backslash or NUL, and a
+  // quote.
+  static std::size_t plain_length(char cls, std::string_view s) {
     std::size_t n = 0;
-    while (n < s.size() && s[n] >= '0' && s[n] <= '9') ++n;
-    return n;
-  }
-  // The length of the run of bytes other than quote, backslash and NUL that `s` starts with.
-  static std::size_t string_content(std::string_view s) {
-    std::size_t n = 0;
+    if (cls == 'I') {
+      while (n < s.size() && s[n] >= '0' && s[n] <= '9') ++n;
+      return n > 0 && fits_int32(s.substr(0, n)) ? n : 0;
+    }
+    if (cls != 'S' || s.empty() || s[0] != '\'') return 0;
+    n = 1;
     while (n < s.size() && s[n] != '\'' && s[n] != '\\' && s[n] != '\0') ++n;
-    return n;
+    return n < s.size() && s[n] == '\'' ? n + 1 : 0;
   }
-  // Whether the scanner reads these digits as an integer constant (ICONST): the value fits in
-  // 32 bits (it makes a larger one a numeric constant, FCONST).
   static bool fits_int32(std::string_view digits) {
     while (digits.size() > 1 && digits.front() == '0') digits.remove_prefix(1);
     if (digits.size() > 10) return false;
@@ -103,17 +101,9 @@ struct Template {
       std::string_view fixed = std::string_view(text).substr(q, s.begin - q);
       if (t.substr(p, fixed.size()) != fixed) return false;
       p += fixed.size();
-      std::string_view rest = t.substr(p);
-      if (s.cls == 'I') {
-        std::size_t n = Slot::digits(rest);
-        if (n == 0 || !Slot::fits_int32(rest.substr(0, n))) return false;
-        p += n;
-      } else {
-        if (rest.empty() || rest.front() != '\'') return false;
-        std::size_t n = Slot::string_content(rest.substr(1));
-        if (n + 1 >= rest.size() || rest[n + 1] != '\'') return false;
-        p += n + 2;
-      }
+      const std::size_t n = Slot::plain_length(s.cls, t.substr(p));
+      if (n == 0) return false;
+      p += n;
       q = s.end;
     }
     return t.substr(p) == std::string_view(text).substr(q);
