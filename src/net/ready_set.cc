@@ -5,25 +5,62 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <system_error>
+#include <type_traits>
+
+#include "core/log.h"
 
 namespace sluice::net {
 
-namespace {
+namespace detail = boost::asio::detail;
+// The reactor interface used below is Asio's epoll reactor's, as Boost 1.81 has it (Debian 12);
+// another Boost fails to compile here rather than misbehave.
+static_assert(std::is_same_v<detail::reactor, detail::epoll_reactor>);
 
-int make_epoll() {
-  int fd = epoll_create1(EPOLL_CLOEXEC);
-  if (fd < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
-  return fd;
+// The operation that stays queued in Asio's reactor on the set's descriptor. Its perform step
+// runs on every edge and never finishes; it comes back (completes) only when cancelled or
+// when the io_context shuts down.
+struct ReadySet::Watch final : detail::reactor_op {
+  Watch(ReadySet& s, detail::epoll_reactor& r)
+      : detail::reactor_op(error_code(), &Watch::perform_step, &Watch::come_back),
+        set(s),
+        reactor(r) {}
+
+  static status perform_step(detail::reactor_op* op) {
+    static_cast<Watch*>(op)->set.on_edge();
+    return not_done;  // stay queued for the next edge
+  }
+  // `owner` is null when the io_context is being destroyed: nothing may run then.
+  static void come_back(void* owner, detail::scheduler_operation* op, const error_code&,
+                        std::size_t) {
+    auto* w = static_cast<Watch*>(op);
+    w->set.armed_ = false;
+    if (owner) w->set.on_disarmed();
+  }
+
+  ReadySet& set;
+  detail::epoll_reactor& reactor;
+  detail::epoll_reactor::per_descriptor_data data = nullptr;
+};
+
+ReadySet::ReadySet(asio::execution_context& context) : asio::execution_context::service(context) {
+  // The reactor exists before this service is linked into the context, so it shuts down after
+  // it (services shut down newest first), and shutdown() below can still deregister.
+  auto& reactor = asio::use_service<detail::epoll_reactor>(context);
+  reactor.init_task();  // the scheduler runs the reactor (Asio's I/O services all do this)
+  watch_ = std::make_unique<Watch>(*this, reactor);
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
+  if (int err = reactor.register_descriptor(epoll_fd_, watch_->data); err != 0) {
+    reactor.cleanup_descriptor_data(watch_->data);
+    ::close(epoll_fd_);
+    throw std::system_error(err, std::generic_category(), "registering the ready set");
+  }
 }
 
-}  // namespace
-
-ReadySet::ReadySet(asio::execution_context& context)
-    : asio::execution_context::service(context),
-      epoll_fd_(make_epoll()),
-      descriptor_(static_cast<asio::io_context&>(context), epoll_fd_) {}
-
-ReadySet::~ReadySet() = default;  // descriptor_ closes epoll_fd_
+ReadySet::~ReadySet() {
+  if (epoll_fd_ >= 0) ::close(epoll_fd_);  // only if shutdown() never ran
+}
 
 ReadySet* ReadySet::of(const asio::any_io_executor& executor) {
   const auto* ex = executor.target<asio::io_context::executor_type>();
@@ -37,7 +74,7 @@ bool ReadySet::add(int fd, Watcher* w) {
   ev.data.ptr = w;
   if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) return false;
   ++watchers_;
-  if (!waiting_ && !posted_) arm();
+  if (!armed_) arm();
   return true;
 }
 
@@ -47,32 +84,57 @@ void ReadySet::remove(int fd, Watcher* w) {
   for (std::size_t i = batch_next_; i < batch_.size(); ++i)
     if (batch_[i].watcher == w) batch_[i].watcher = nullptr;
   // With nothing to watch, the set holds no operation open, so an io_context that runs out of
-  // other work can return from run().
-  if (--watchers_ == 0 && waiting_) descriptor_.cancel();
+  // other work can return from run(). Not cancelled here: this may run inside the operation's
+  // own perform step, where the reactor holds the descriptor's lock.
+  if (--watchers_ == 0 && armed_ && !idle_posted_) {
+    idle_posted_ = true;
+    asio::post(static_cast<asio::io_context&>(context()), [this] {
+      idle_posted_ = false;
+      idle_check();
+    });
+  }
 }
 
 void ReadySet::arm() {
-  waiting_ = true;
-  descriptor_.async_wait(asio::posix::stream_descriptor::wait_read, [this](error_code) {
-    waiting_ = false;
-    if (shut_down_) return;
-    // Also after a cancel: an add() since may have had its first events taken by Asio's
-    // epoll_wait while no wait was open, so look at the set before waiting again.
-    turn();
-  });
+  watch_->ec_ = error_code();
+  armed_ = true;
+  // Not speculative: the step would run here, inside a caller that may be a watcher. Asio
+  // modifies the registration instead (an epoll_ctl), which makes the kernel look at the set
+  // again: one that is already non-empty is reported.
+  watch_->reactor.start_op(detail::epoll_reactor::read_op, epoll_fd_, watch_->data, watch_.get(),
+                           /*is_continuation=*/false, /*allow_speculative=*/false);
 }
 
-void ReadySet::turn() {
+void ReadySet::on_disarmed() {
+  if (shut_down_ || watchers_ == 0) return;
+  if (watch_->ec_ != asio::error::operation_aborted) {
+    // The reactor refused the operation (it cannot, for a descriptor it registered): arming
+    // again would spin. Parked sessions then wait for their timeouts; say why.
+    log::error("net", "the worker's ready set cannot be watched: ", watch_->ec_.message());
+    return;
+  }
+  // Cancelled while empty and added to since: watch again. Anything that arrived meanwhile
+  // is still in the set, and arming reports it.
+  arm();
+}
+
+void ReadySet::idle_check() {
+  if (shut_down_ || watchers_ > 0 || !armed_) return;
+  watch_->reactor.cancel_ops(epoll_fd_, watch_->data);
+}
+
+void ReadySet::on_edge() {
+  if (shut_down_ || posted_) return;  // a posted turn reads the set next
   if (dispatch()) {
     // Keep the worker's other sessions, timers and accepts from waiting behind a flood.
     posted_ = true;
-    asio::post(descriptor_.get_executor(), [this] {
-      posted_ = false;
-      if (!shut_down_) turn();
-    });
-    return;
+    asio::post(static_cast<asio::io_context&>(context()), [this] { turn(); });
   }
-  if (watchers_ > 0 && !waiting_) arm();
+}
+
+void ReadySet::turn() {
+  posted_ = false;
+  on_edge();
 }
 
 bool ReadySet::dispatch() {
@@ -101,8 +163,11 @@ bool ReadySet::dispatch() {
 
 void ReadySet::shutdown() {
   shut_down_ = true;
-  error_code ignored;
-  descriptor_.close(ignored);
+  // The queued operation goes back to the scheduler, which destroys it with the rest.
+  watch_->reactor.deregister_descriptor(epoll_fd_, watch_->data, /*closing=*/false);
+  ::close(epoll_fd_);
+  epoll_fd_ = -1;
+  watch_->reactor.cleanup_descriptor_data(watch_->data);
 }
 
 }  // namespace sluice::net

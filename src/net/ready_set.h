@@ -10,6 +10,16 @@
 // sessions, start-ups and everything else stay on the io_context as before, and busy polling
 // (run_worker) covers the set too.
 //
+// Asio watches it through one reactor operation that stays queued for as long as the set has
+// watchers: each edge on the set's descriptor runs the operation's perform step, which reads
+// the set and calls the watchers, and the step says "not done", so the operation waits for the
+// next edge. An `async_wait` per wake-up would cost an `epoll_ctl` to re-arm (Asio re-arms any
+// wait that may not speculate), a completion and a handler; a wake-up now costs the two
+// `epoll_wait`s (Asio's and the set's) and the scheduler's pass over the descriptor. Watchers
+// are called inside that pass, so they must not run the io_context themselves. It uses
+// Asio's reactor interface (asio::detail, Boost 1.81 as Debian 12 ships it), the way Asio's
+// own descriptor services do.
+//
 // Edge-triggered means: a watcher is told once per arrival of data, so it must read until a
 // read comes back short (the socket is then empty, and the next arrival is a new edge), or
 // remember that it still has to. A watcher that was not listening when told (its session was
@@ -19,6 +29,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "net/asio.h"
@@ -55,20 +66,26 @@ class ReadySet final : public asio::execution_context::service {
   void remove(int fd, Watcher* w);
 
  private:
+  struct Watch;  // the reactor operation, and the set's registration with Asio's reactor
+
   // How many rounds of events one turn dispatches before it lets the io_context's other work
   // run (a posted turn takes the rest).
   static constexpr int kRoundsPerTurn = 4;
 
   void shutdown() override;
   void arm();
+  void on_disarmed();  // the operation came back (cancelled): idle again
+  void on_edge();      // the set's descriptor became readable
   void turn();
-  bool dispatch();  // true: it stopped with events possibly left
+  void idle_check();  // no watchers left: let the operation go, so run() can return
+  bool dispatch();    // true: it stopped with events possibly left
 
   int epoll_fd_ = -1;
-  asio::posix::stream_descriptor descriptor_;  // owns epoll_fd_
-  bool waiting_ = false;                       // a wait on descriptor_ is open
-  bool posted_ = false;                        // a turn is posted
-  bool shut_down_ = false;                     // the io_context is being destroyed
+  std::unique_ptr<Watch> watch_;
+  bool armed_ = false;        // the operation is queued in the reactor, or coming back
+  bool posted_ = false;       // a turn is posted
+  bool idle_posted_ = false;  // an idle_check is posted
+  bool shut_down_ = false;    // the io_context is being destroyed
   std::size_t watchers_ = 0;
   // The events being dispatched; remove() clears the entries of a watcher removed meanwhile.
   struct Event {

@@ -134,7 +134,8 @@ TEST_F(ReadySetTest, HoldsNoWorkWhenEmptySoRunCanReturn) {
   ASSERT_TRUE(set.add(p.near, &r));
   set.remove(p.near, &r);
   auto start = std::chrono::steady_clock::now();
-  io.run_for(std::chrono::seconds(2));  // returns at once: the cancelled wait was the only work
+  // Returns at once: the set's operation, let go once the set is empty, was the only work.
+  io.run_for(std::chrono::seconds(2));
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
   // And it can be used again afterwards.
   io.restart();
@@ -145,9 +146,54 @@ TEST_F(ReadySetTest, HoldsNoWorkWhenEmptySoRunCanReturn) {
   set.remove(p.near, &r);
 }
 
+TEST_F(ReadySetTest, TheLastWatcherCanLeaveFromItsOwnCall) {
+  // A session that ends while relaying leaves the set from inside on_ready, which runs inside
+  // the set's reactor operation. This io_context locks its descriptors, so letting the
+  // operation go right there would deadlock; the set must still end up holding no work.
+  Pair p;
+  Recorder r;
+  r.then = [&] { set.remove(p.near, &r); };
+  ASSERT_TRUE(set.add(p.near, &r));
+  p.send("bye");
+  run_until([&] { return r.calls == 1; });
+  ASSERT_EQ(r.calls, 1);
+  auto start = std::chrono::steady_clock::now();
+  io.run_for(std::chrono::seconds(2));  // returns once the operation has gone
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+  // Told nothing after leaving, and usable again.
+  p.send("again");
+  io.restart();
+  io.run_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(r.calls, 1);
+  EXPECT_EQ(p.drain(), "byeagain");
+  r.then = nullptr;
+  io.restart();
+  ASSERT_TRUE(set.add(p.near, &r));
+  p.send("!");
+  run_until([&] { return r.calls == 2; });
+  EXPECT_EQ(r.calls, 2);
+  set.remove(p.near, &r);
+}
+
+TEST_F(ReadySetTest, AWatcherAddedWhileTheSetLetsGoIsTold) {
+  // The last watcher leaves, the set starts letting its operation go, and a new watcher comes
+  // before it has gone: the set must watch again once it has.
+  Pair a, b;
+  Recorder ra, rb;
+  ASSERT_TRUE(set.add(a.near, &ra));
+  set.remove(a.near, &ra);
+  io.run_one_for(std::chrono::milliseconds(50));  // the posted check cancels the operation
+  ASSERT_TRUE(set.add(b.near, &rb));              // before the cancelled operation is back
+  b.send("hello");
+  run_until([&] { return rb.calls == 1; });
+  EXPECT_EQ(rb.calls, 1);
+  EXPECT_EQ(ra.calls, 0);
+  set.remove(b.near, &rb);
+}
+
 TEST_F(ReadySetTest, ManyReadyAtOnceAreAllTold) {
-  // More than one epoll_wait's worth (64): the rest must not wait for a new arrival.
-  constexpr int kPairs = 150;
+  // More than one turn's worth (4 rounds of 64): the rest must not wait for a new arrival.
+  constexpr int kPairs = 300;
   std::vector<std::unique_ptr<Pair>> pairs;
   std::vector<Recorder> recorders(kPairs);
   for (int i = 0; i < kPairs; ++i) {
