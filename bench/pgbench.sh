@@ -287,18 +287,29 @@ run() {  # target port password pid mode clients
 
 results="$work/results"
 : > "$results"
-# Targets alternate within each round so that drift on a noisy machine hits all of them.
+targets=(direct pgbouncer)
+for relay in "${!relay_ports[@]}"; do targets+=("relay:$relay"); done
+for audit in $gateways; do targets+=("sluice:$audit"); done
+run_target() {  # run_target TARGET MODE CLIENTS
+  case $1 in
+    direct) run direct "$pg_port" benchpw - "$2" "$3" ;;
+    pgbouncer) run pgbouncer "$bouncer_port" benchpw "$bouncer_pid" "$2" "$3" ;;
+    relay:*) run "${1#relay:}" "${relay_ports[${1#relay:}]}" benchpw "${relay_pids[${1#relay:}]}" "$2" "$3" ;;
+    sluice:*)
+      local a=${1#sluice:}
+      run "sluice-$a" "${sluice_ports[$a]}" "${sluice_tokens[$a]}" "${sluice_pids[$a]}" "$2" "$3"
+      ;;
+  esac
+}
+# Targets alternate within each round so that drift on a noisy machine hits all of them, and
+# each round starts one target later, so that no target always runs right after another: at
+# one client, of two gateway builds run side by side, whichever ran second came out 4-5% ahead,
+# both ways round (bench/RESULTS.md, ninth session).
 for round in $(seq "$REPEAT"); do
   for mode in $MODES; do
     for c in $CLIENTS; do
-      run direct "$pg_port" benchpw - "$mode" "$c" >> "$results"
-      run pgbouncer "$bouncer_port" benchpw "$bouncer_pid" "$mode" "$c" >> "$results"
-      for relay in "${!relay_ports[@]}"; do
-        run "$relay" "${relay_ports[$relay]}" benchpw "${relay_pids[$relay]}" "$mode" "$c" >> "$results"
-      done
-      for audit in $gateways; do
-        run "sluice-$audit" "${sluice_ports[$audit]}" "${sluice_tokens[$audit]}" \
-          "${sluice_pids[$audit]}" "$mode" "$c" >> "$results"
+      for ((i = 0; i < ${#targets[@]}; i++)); do
+        run_target "${targets[$(((i + round - 1) % ${#targets[@]}))]}" "$mode" "$c" >> "$results"
       done
     done
   done
