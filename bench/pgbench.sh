@@ -294,7 +294,10 @@ run_target() {  # run_target TARGET MODE CLIENTS
   case $1 in
     direct) run direct "$pg_port" benchpw - "$2" "$3" ;;
     pgbouncer) run pgbouncer "$bouncer_port" benchpw "$bouncer_pid" "$2" "$3" ;;
-    relay:*) run "${1#relay:}" "${relay_ports[${1#relay:}]}" benchpw "${relay_pids[${1#relay:}]}" "$2" "$3" ;;
+    relay:*)
+      local r=${1#relay:}
+      run "$r" "${relay_ports[$r]}" benchpw "${relay_pids[$r]}" "$2" "$3"
+      ;;
     sluice:*)
       local a=${1#sluice:}
       run "sluice-$a" "${sluice_ports[$a]}" "${sluice_tokens[$a]}" "${sluice_pids[$a]}" "$2" "$3"

@@ -58,9 +58,9 @@ ReadySet::ReadySet(asio::execution_context& context) : asio::execution_context::
   }
 }
 
-ReadySet::~ReadySet() {
-  if (epoll_fd_ >= 0) ::close(epoll_fd_);  // only if shutdown() never ran
-}
+// shutdown() closed the set's descriptor: a context shuts every service down before it
+// destroys any.
+ReadySet::~ReadySet() = default;
 
 ReadySet* ReadySet::of(const asio::any_io_executor& executor) {
   const auto* ex = executor.target<asio::io_context::executor_type>();
@@ -128,13 +128,11 @@ void ReadySet::on_edge() {
   if (dispatch()) {
     // Keep the worker's other sessions, timers and accepts from waiting behind a flood.
     posted_ = true;
-    asio::post(static_cast<asio::io_context&>(context()), [this] { turn(); });
+    asio::post(static_cast<asio::io_context&>(context()), [this] {
+      posted_ = false;
+      on_edge();
+    });
   }
-}
-
-void ReadySet::turn() {
-  posted_ = false;
-  on_edge();
 }
 
 bool ReadySet::dispatch() {

@@ -75,10 +75,9 @@ class ReadySet final : public asio::execution_context::service {
   void shutdown() override;
   void arm();
   void on_disarmed();  // the operation came back (cancelled): idle again
-  void on_edge();      // the set's descriptor became readable
-  void turn();
-  void idle_check();  // no watchers left: let the operation go, so run() can return
-  bool dispatch();    // true: it stopped with events possibly left
+  void on_edge();      // the set's descriptor became readable, or a posted turn runs
+  void idle_check();   // no watchers left: let the operation go, so run() can return
+  bool dispatch();     // true: it stopped with events possibly left
 
   int epoll_fd_ = -1;
   std::unique_ptr<Watch> watch_;
