@@ -639,18 +639,12 @@ awaitable<void> PgSession::relay() {
     }
     if (--running == 0) all_done.cancel();
   };
-  // On plain TCP the loops park in the worker's ReadySet while they wait to read (see
-  // Parking); TLS sessions read through Asio, which drives the TLS engine.
-  net::ReadySet* set = net::ReadySet::of(ex);
-  if (set && !client_->tls() && !upstream_->tls()) {
-    if (set->add(client_->socket().native_handle(), &client_parking_)) {
-      if (set->add(upstream_->socket().native_handle(), &server_parking_)) {
-        ready_set_ = set;
-      } else {
-        set->remove(client_->socket().native_handle(), &client_parking_);
-      }
-    }
-  }
+  // On plain TCP the loops park while they wait to read: each socket gets a ReadyWatch (see
+  // Parking). TLS sessions read through Asio, which drives the TLS engine.
+  if (!client_->tls() && !upstream_->tls() &&
+      client_parking_.watch.start(client_->socket(), &client_parking_) &&
+      !server_parking_.watch.start(upstream_->socket(), &server_parking_))
+    client_parking_.watch.stop();
   io_loops_running_ = 2;
   asio::co_spawn(ex, client_to_server(), finished);
   asio::co_spawn(ex, server_to_client(), finished);
@@ -659,7 +653,7 @@ awaitable<void> PgSession::relay() {
     all_done.expires_at(Clock::time_point::max());
     co_await all_done.async_wait(use_nothrow);
   }
-  leave_ready_set();
+  stop_watching();
 }
 
 awaitable<bool> PgSession::audit_durable(std::uint64_t first, std::uint64_t last) {
@@ -735,7 +729,7 @@ awaitable<void> PgSession::client_to_server() {
   ClientPass& p = client_pass_;
   p = ClientPass{};
   Stop stop = client_pass(p);
-  // A pass run from the ReadySet stops before the coroutine resumes, so the session may have
+  // A pass run from a ReadyWatch stops before the coroutine resumes, so the session may have
   // ended in between: each case below decides what of its work still has to be finished.
   while (stop != Stop::exit) {
     switch (stop) {
@@ -971,7 +965,7 @@ awaitable<void> PgSession::server_to_client() {
   if (--io_loops_running_ == 0) wake_.cancel();
 }
 
-// ---- parking in the worker's ReadySet --------------------------------------------------------
+// ---- parking: the passes run from the sockets' ReadyWatch ---------------------------------------
 
 void PgSession::Parking::on_ready(bool hup) {
   hangup |= hup;
@@ -1041,8 +1035,8 @@ PgSession::Stop PgSession::bytes_arrived(Parking& k, std::size_t n) {
 }
 
 awaitable<PgSession::Stop> PgSession::read_more(Parking& k) {
-  if (ready_set_) co_return co_await park(k);  // the passes run from the ReadySet
-  // TLS, or no ReadySet: read through Asio, which drives the TLS engine.
+  if (k.watch.running()) co_return co_await park(k);  // the passes run from the watch
+  // TLS: read through Asio, which drives the TLS engine.
   k.read_error = {};
   net::Stream& stream = k.client ? *client_ : *upstream_;
   InputBuffer& in = k.client ? client_in_ : upstream_in_;
@@ -1079,14 +1073,12 @@ awaitable<PgSession::Stop> PgSession::park(Parking& k) {
   co_return k.stop;
 }
 
-void PgSession::leave_ready_set() {
+void PgSession::stop_watching() {
   unpark(client_parking_, Stop::exit);
   unpark(server_parking_, Stop::exit);
-  if (!ready_set_) return;
-  // Before the sockets close: a closed descriptor's number is soon another session's.
-  ready_set_->remove(client_->socket().native_handle(), &client_parking_);
-  ready_set_->remove(upstream_->socket().native_handle(), &server_parking_);
-  ready_set_ = nullptr;
+  // Before the sockets close, as ReadyWatch asks.
+  client_parking_.watch.stop();
+  server_parking_.watch.stop();
 }
 
 awaitable<void> PgSession::supervise() {
@@ -1147,7 +1139,7 @@ awaitable<void> PgSession::supervise() {
     if (io_loops_running_ > 0) {
       client_broken_ = true;
       upstream_broken_ = true;
-      leave_ready_set();
+      stop_watching();
       client_->close();
       upstream_->close();
     }

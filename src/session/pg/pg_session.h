@@ -18,7 +18,7 @@
 #include <string>
 
 #include "hook/session_info.h"
-#include "net/ready_set.h"
+#include "net/ready_watch.h"
 #include "net/stream.h"
 #include "proto/pg/backend.h"
 #include "session/input_buffer.h"
@@ -55,8 +55,8 @@ class PgSession final : public SessionControl, public std::enable_shared_from_th
   // Each relay loop is a coroutine around a pass: a plain function that runs the loop's body
   // from where it last stopped until it must wait, and says for what. The coroutine does the
   // waiting. A loop that only needs to read more, on a plain-TCP session, parks instead: its
-  // socket is in the worker's ReadySet, and each arrival runs the next pass directly from
-  // there, without a trip through Asio or the coroutine; the first pass that must wait for
+  // socket has a ReadyWatch, and each arrival runs the next pass directly from Asio's reactor,
+  // without an operation, a completion or the coroutine; the first pass that must wait for
   // anything else unparks the loop, and the coroutine carries on from that point.
   enum class At : std::uint8_t { process, write, after_write };  // where a pass resumes
   enum class Stop : std::uint8_t {
@@ -86,9 +86,9 @@ class PgSession final : public SessionControl, public std::enable_shared_from_th
                       const char* message);
   void finish_client_write(const net::error_code& ec);
 
-  // A relay loop's reading side: parked in the worker's ReadySet, or reading through Asio
+  // A relay loop's reading side: parked (its socket watched), or reading through Asio
   // (read_more); either way `read_error` says why a read failed.
-  struct Parking final : net::ReadySet::Watcher {
+  struct Parking final : net::ReadyWatch::Watcher {
     Parking(PgSession& s, bool client_side, const net::asio::any_io_executor& ex)
         : session(s), client(client_side), wake(ex) {}
     void on_ready(bool hangup) override;
@@ -100,10 +100,11 @@ class PgSession final : public SessionControl, public std::enable_shared_from_th
     Stop stop = Stop::read;      // why the loop was unparked
     net::error_code read_error;  // ... with Stop::read: the read failed
     net::asio::steady_timer wake;
+    net::ReadyWatch watch;  // running while the session relays, on plain TCP both sides
   };
   // Waits for more bytes for the loop of `k` and runs its passes on them until one stops for
   // anything but more bytes: returns that stop, or Stop::read with k.read_error when a read
-  // failed (end of stream included). Parks in the ReadySet when the session has one.
+  // failed (end of stream included). Parks when the loop's socket is watched.
   net::awaitable<Stop> read_more(Parking& k);
   // `n` bytes were read into the buffer of `k`'s loop: runs its next pass from the top.
   Stop bytes_arrived(Parking& k, std::size_t n);
@@ -113,7 +114,7 @@ class PgSession final : public SessionControl, public std::enable_shared_from_th
   static constexpr int kReadsPerTurn = 16;
   void unpark(Parking& k, Stop why, net::error_code read_error = {});
   net::awaitable<Stop> park(Parking& k);
-  void leave_ready_set();
+  void stop_watching();
   net::awaitable<void> supervise();
   net::awaitable<std::optional<hook::Decision>> wait_hold(std::shared_ptr<hook::Hold> hold);
   net::awaitable<bool> write_client(std::span<const Bytes> segments);
@@ -146,7 +147,6 @@ class PgSession final : public SessionControl, public std::enable_shared_from_th
   std::unique_ptr<PgRelay> relay_;
   ClientPass client_pass_;
   ServerPass server_pass_;
-  net::ReadySet* ready_set_ = nullptr;  // both sockets are in it (plain TCP on both sides)
   Parking client_parking_;
   Parking server_parking_;
   std::optional<EndReason> ended_;
