@@ -118,6 +118,10 @@ bool ReadyWatch::start(asio::ip::tcp::socket& socket, Watcher* w) {
   return true;
 }
 
+bool ReadyWatch::running() const {
+  return op_ && !op_->ec_;  // a cancel or close set the error when it took the operation out
+}
+
 void ReadyWatch::stop() {
   Op* op = std::exchange(op_, nullptr);
   if (!op) return;

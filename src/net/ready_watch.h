@@ -65,13 +65,15 @@ class ReadyWatch {
   ReadyWatch& operator=(const ReadyWatch&) = delete;
 
   // Starts telling `w` each time `socket` becomes readable (also if it already is). The socket
-  // must be open. False if it cannot be watched (closed, or its io_context locks its
-  // descriptors); the caller then reads through Asio.
+  // must be open, with no Asio read pending on it. False if it cannot be watched (closed, or its
+  // io_context locks its descriptors); the caller then reads through Asio.
   bool start(asio::ip::tcp::socket& socket, Watcher* w);
   // Stops: the watcher is not told again, even if its edge was in the same epoll_wait. A
   // no-op if the watch is not running.
   void stop();
-  bool running() const { return op_ != nullptr; }
+  // False once stopped, and as soon as a cancel or close of the socket has ended the watch
+  // (before the watcher is told).
+  bool running() const;
 
  private:
   struct Op;  // the reactor operation; it outlives the watch until Asio gives it back

@@ -2,6 +2,7 @@
 import os
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -119,6 +120,31 @@ def test_the_server_closing_an_idle_session_ends_it_at_once(gateway, pg):
         started = time.time()
         assert raw.read_msg() == (None, None)  # closed by the gateway
         assert time.time() - started < 2
+    finally:
+        raw.close()
+
+
+def test_a_client_that_closes_mid_message_ends_its_session_at_once(gateway, pg):
+    """Half a message and the client's close reach the gateway together, in one readiness
+    event. The half message leaves the gateway waiting for more bytes, and no further event
+    comes, so only the event itself can say that the client has gone."""
+    token = gateway.issue("petra")
+    raw = RawClient(gateway.port, timeout=5.0)
+    try:
+        assert raw.login(token, user="petra") is None
+        assert upstream_backends(pg, "petra") == 1
+        os.kill(gateway.proc.pid, signal.SIGSTOP)
+        try:
+            raw.send(b"Q" + struct.pack("!i", 100) + b"select ")  # 93 bytes short
+            raw.sock.shutdown(socket.SHUT_WR)
+            time.sleep(0.3)
+        finally:
+            os.kill(gateway.proc.pid, signal.SIGCONT)
+        deadline = time.time() + 3
+        while upstream_backends(pg, "petra") and time.time() < deadline:
+            time.sleep(0.05)
+        assert upstream_backends(pg, "petra") == 0
+        raw.read_all_until_close()  # returns: the gateway closed the client's side too
     finally:
         raw.close()
 
