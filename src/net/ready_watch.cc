@@ -30,9 +30,10 @@ struct SocketAccess : asio::ip::tcp::socket {
 // data alone, and a watcher that stops at the short read would never learn of it. The watch
 // adds EPOLLRDHUP to the registration's events (Asio passes them to every later epoll_ctl of
 // the socket, and handles the extra flag as it handles EPOLLIN), and reads the events the
-// reactor reported for the pass it runs in. Both fields are private to Asio; an explicit
-// instantiation is the one place C++ lets a private member be named from outside, and the
-// types below must match Boost's exactly or this fails to compile.
+// reactor reported for the pass it runs in (Op::reported_events). The registration's events
+// are a private field of the descriptor state: an explicit instantiation is the one place C++
+// lets a private member be named from outside, and the types below must match Boost's
+// exactly or this fails to compile.
 template <class Tag, typename Tag::type Member>
 struct Expose {
   friend typename Tag::type member(Tag) { return Member; }

@@ -36,8 +36,9 @@
 //   call would take the lock the reactor's pass holds. start() refuses otherwise.
 //
 // This uses Asio's reactor interface (asio::detail, Boost 1.81 as Debian 12 ships it), the way
-// Asio's own socket services do, plus two of the epoll reactor's private fields (ready_watch.cc
-// says which and why); a Boost with another reactor or layout fails to compile.
+// Asio's own socket services do, plus two fields of its descriptor state that Asio keeps to
+// itself (ready_watch.cc says which, why and how); a Boost with another reactor or layout
+// fails to compile.
 //
 // Used from the socket's io_context thread only.
 #pragma once

@@ -1,4 +1,5 @@
 """Session lifetime: upstream outages, token expiry, revocation, cancel, drain, idle timeouts."""
+import contextlib
 import os
 import signal
 import socket
@@ -12,6 +13,19 @@ import psycopg
 import pytest
 
 from harness import Gateway, PgServer, RawClient, psql
+
+
+@contextlib.contextmanager
+def paused(gateway):
+    """Stops the gateway's process while the block runs, and 0.3 s more for what the block
+    did to reach the gateway's sockets, so that it finds all of it at once when it wakes: one
+    readiness event."""
+    os.kill(gateway.proc.pid, signal.SIGSTOP)
+    try:
+        yield
+        time.sleep(0.3)
+    finally:
+        os.kill(gateway.proc.pid, signal.SIGCONT)
 
 
 def upstream_backends(pg, identity):
@@ -107,13 +121,9 @@ def test_the_server_closing_an_idle_session_ends_it_at_once(gateway, pg):
         assert raw.login(token, user="olga") is None
         assert upstream_backends(pg, "olga") == 1
         # Paused, the gateway finds the FATAL and the close already there when it wakes.
-        os.kill(gateway.proc.pid, signal.SIGSTOP)
-        try:
+        with paused(gateway):
             pg.sql("select pg_terminate_backend(pid) from pg_stat_activity "
                    "where application_name like 'olga/%' or application_name = 'olga'")
-            time.sleep(0.3)
-        finally:
-            os.kill(gateway.proc.pid, signal.SIGCONT)
         t, body = raw.read_msg()
         assert t == b"E", (t, body)
         assert raw.fields(body)["C"] == "57P01", raw.fields(body)
@@ -133,13 +143,9 @@ def test_a_client_that_closes_mid_message_ends_its_session_at_once(gateway, pg):
     try:
         assert raw.login(token, user="petra") is None
         assert upstream_backends(pg, "petra") == 1
-        os.kill(gateway.proc.pid, signal.SIGSTOP)
-        try:
+        with paused(gateway):
             raw.send(b"Q" + struct.pack("!i", 100) + b"select ")  # 93 bytes short
             raw.sock.shutdown(socket.SHUT_WR)
-            time.sleep(0.3)
-        finally:
-            os.kill(gateway.proc.pid, signal.SIGCONT)
         deadline = time.time() + 3
         while upstream_backends(pg, "petra") and time.time() < deadline:
             time.sleep(0.05)
