@@ -50,10 +50,9 @@ template struct Expose<RegisteredEvents, &DescriptorState::registered_events_>;
 // runs on every edge and never finishes; it comes back (completes) when stop() cancels it,
 // when the socket is cancelled or closed, or when the io_context shuts down.
 struct ReadyWatch::Op final : detail::reactor_op {
-  Op(ReadyWatch& h, Watcher* w, detail::epoll_reactor& r, DescriptorState* s)
+  Op(ReadyWatch& h, detail::epoll_reactor& r, DescriptorState* s)
       : detail::reactor_op(error_code(), &Op::perform_step, &Op::come_back),
         handle(&h),
-        watcher(w),
         reactor(r),
         state(s) {
     cancellation_key_ = this;
@@ -70,8 +69,10 @@ struct ReadyWatch::Op final : detail::reactor_op {
 
   static status perform_step(detail::reactor_op* base) {
     auto* op = static_cast<Op*>(base);
-    if (op->watcher)
-      op->watcher->on_ready((op->reported_events() & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
+    if (ReadyWatch* watch = op->handle) {
+      const bool hangup = (op->reported_events() & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
+      watch->watcher_->on_ready(hangup);
+    }
     // Never done: the call may have stopped the watch or cancelled the socket, which took the
     // operation out of the queue already (it comes back through the scheduler); otherwise it
     // waits for the next edge.
@@ -82,14 +83,14 @@ struct ReadyWatch::Op final : detail::reactor_op {
   static void come_back(void* owner, detail::scheduler_operation* base, const error_code&,
                         std::size_t) {
     std::unique_ptr<Op> op(static_cast<Op*>(base));
-    if (!op->handle) return;  // stopped
+    ReadyWatch* watch = op->handle;
+    if (!watch) return;  // stopped
     // Ended under a running watch: the socket was cancelled or closed.
-    op->handle->op_ = nullptr;
-    if (owner && op->watcher) op->watcher->on_ready(/*hangup=*/true);
+    watch->op_ = nullptr;
+    if (owner) watch->watcher_->on_ready(/*hangup=*/true);
   }
 
   ReadyWatch* handle;  // null once stopped
-  Watcher* watcher;    // null once stopped
   detail::epoll_reactor& reactor;
   // Asio pools descriptor states and frees none before the reactor goes, so this stays valid
   // for cancel_ops_by_key even after the socket closes (which then finds nothing).
@@ -109,7 +110,8 @@ bool ReadyWatch::start(asio::ip::tcp::socket& socket, Watcher* w) {
           REACTOR_IO, asio::use_service<detail::scheduler>(context).concurrency_hint()))
     return false;
   auto& reactor = asio::use_service<detail::epoll_reactor>(context);
-  op_ = new Op(*this, w, reactor, data);
+  watcher_ = w;
+  op_ = new Op(*this, reactor, data);
   data->*member(RegisteredEvents{}) |= EPOLLRDHUP;
   // Not speculative: the step would run here, inside a caller that may be a watcher. With the
   // read queue empty, Asio then modifies the registration (an epoll_ctl, which now carries
@@ -127,7 +129,6 @@ void ReadyWatch::stop() {
   Op* op = std::exchange(op_, nullptr);
   if (!op) return;
   op->handle = nullptr;
-  op->watcher = nullptr;
   detail::epoll_reactor::per_descriptor_data state = op->state;
   op->reactor.cancel_ops_by_key(-1, state, detail::epoll_reactor::read_op, op);
 }

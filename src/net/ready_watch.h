@@ -79,6 +79,7 @@ class ReadyWatch {
  private:
   struct Op;  // the reactor operation; it outlives the watch until Asio gives it back
   Op* op_ = nullptr;
+  Watcher* watcher_ = nullptr;
 };
 
 }  // namespace sluice::net

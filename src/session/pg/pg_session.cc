@@ -640,11 +640,12 @@ awaitable<void> PgSession::relay() {
     if (--running == 0) all_done.cancel();
   };
   // On plain TCP the loops park while they wait to read: each socket gets a ReadyWatch (see
-  // Parking). TLS sessions read through Asio, which drives the TLS engine.
-  if (!client_->tls() && !upstream_->tls() &&
-      client_parking_.watch.start(client_->socket(), &client_parking_) &&
-      !server_parking_.watch.start(upstream_->socket(), &server_parking_))
-    client_parking_.watch.stop();
+  // Parking). TLS sessions read through Asio, which drives the TLS engine. A loop whose watch
+  // did not start reads through Asio too (read_more).
+  if (!client_->tls() && !upstream_->tls()) {
+    client_parking_.watch.start(client_->socket(), &client_parking_);
+    server_parking_.watch.start(upstream_->socket(), &server_parking_);
+  }
   io_loops_running_ = 2;
   asio::co_spawn(ex, client_to_server(), finished);
   asio::co_spawn(ex, server_to_client(), finished);
