@@ -313,9 +313,8 @@ net::awaitable<Response> AdminApi::session_events(const policy::Principal& who, 
   } catch (const std::exception&) {
     co_return error_response(400, "invalid_request", "after and wait are numbers");
   }
-  std::string needle = "\"session\":\"" + id + "\"";
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_s);
-  auto events = deps_.audit->recent(after, needle, 1000);
+  auto events = deps_.audit->recent(after, id, 1000);
   auto ex = co_await net::asio::this_coro::executor;
   // A session that just ended may still have its last records on their way to the log.
   if (!live && wait_s > 2) deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
@@ -323,7 +322,7 @@ net::awaitable<Response> AdminApi::session_events(const policy::Principal& who, 
     net::asio::steady_timer t(ex, std::chrono::milliseconds(100));
     auto op = t.async_wait(net::use_nothrow);
     co_await std::move(op);
-    events = deps_.audit->recent(after, needle, 1000);
+    events = deps_.audit->recent(after, id, 1000);
   }
   json::array arr;
   std::uint64_t next = after;

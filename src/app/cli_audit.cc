@@ -6,6 +6,7 @@
 #include "app/audit_setup.h"
 #include "app/cli_common.h"
 #include "audit/audit_log.h"
+#include "audit/event_body.h"
 #include "audit/verify.h"
 #include "core/time.h"
 
@@ -19,10 +20,14 @@ std::string iso_us(std::int64_t us) {
   return s;
 }
 
+// The body as JSON (packed bodies rendered: audit/event_body.h); a body that is not JSON, or
+// a packed one that cannot be read, as a string saying so.
 json::value parse_body(const audit::Record& r) {
+  auto text = audit::body_json(r.kind, r.body);
+  if (!text) return json::value("unreadable body: " + text.status().message());
   boost::system::error_code ec;
-  json::value v = json::parse(r.body, ec);
-  if (ec) return json::value(r.body);
+  json::value v = json::parse(*text, ec);
+  if (ec) return json::value(*text);
   return v;
 }
 
@@ -84,8 +89,7 @@ int cmd_replay(const Args& a, const config::Config& cfg) {
         if (r.kind == audit::Kind::segment_start || r.kind == audit::Kind::checkpoint ||
             r.kind == audit::Kind::retention || r.kind == audit::Kind::grant)
           return true;
-        // Cheap test before parsing.
-        if (r.body.find("\"session\":\"" + id + "\"") == std::string::npos) return true;
+        if (!audit::body_has_session(r.body, id)) return true;  // before rendering it
         recs.emplace_back(r, parse_body(r));
         return true;
       });

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "audit/event_body.h"
 #include "core/json_writer.h"
 #include "core/log.h"
 #include "crypto/primitives.h"
@@ -170,13 +171,13 @@ std::uint64_t AuditLog::append(Kind kind, std::string_view body, bool awaited) {
 }
 
 std::uint64_t AuditLog::append_packed(Kind kind, std::initializer_list<std::string_view> packed,
-                                      Render render, std::shared_ptr<const void> held,
+                                      Finish finish, std::shared_ptr<const void> held,
                                       bool awaited) {
-  return append_entry(kind, packed, render, std::move(held), awaited);
+  return append_entry(kind, packed, finish, std::move(held), awaited);
 }
 
 std::uint64_t AuditLog::append_entry(Kind kind, std::initializer_list<std::string_view> parts,
-                                     Render render, std::shared_ptr<const void> held,
+                                     Finish finish, std::shared_ptr<const void> held,
                                      bool awaited) {
   constexpr std::size_t kWakeAt = 4096;  // bounds the queue between passes
   std::lock_guard lk(mu_);
@@ -188,7 +189,7 @@ std::uint64_t AuditLog::append_entry(Kind kind, std::initializer_list<std::strin
   for (std::string_view part : parts) b.bytes.append(part);
   // The time is read under the lock, so that records' times follow their order.
   b.entries.push_back(
-      {ticket, kind, now_us(), offset, b.bytes.size() - offset, render, std::move(held), false});
+      {ticket, kind, now_us(), offset, b.bytes.size() - offset, finish, std::move(held), false});
   bool wake = b.entries.size() == kWakeAt;
   if (awaited && options_.durability == Durability::fsync && awaited_queued_++ == 0) wake = true;
   if (wake) cv_.notify_one();
@@ -257,9 +258,9 @@ void AuditLog::close() {
   writer_.join();
 }
 
-std::vector<AuditLog::Recent> AuditLog::recent(std::uint64_t after, std::string_view needle,
+std::vector<AuditLog::Recent> AuditLog::recent(std::uint64_t after, std::string_view session,
                                                std::size_t max) const {
-  // The references are copied under the lock; the search and the copies of bodies are made
+  // The references are copied under the lock; the search and the rendering of bodies are done
   // outside it (blocks do not change once written), so the writer is not held up.
   std::vector<RecentRef> refs;
   {
@@ -271,30 +272,31 @@ std::vector<AuditLog::Recent> AuditLog::recent(std::uint64_t after, std::string_
   std::vector<Recent> out;
   for (const auto& r : refs) {
     if (out.size() >= max) break;
-    if (r.body.find(needle) != std::string_view::npos)
-      out.push_back({r.seq, r.kind, r.time_us, std::string(r.body)});
+    if (!session.empty() && !body_has_session(r.body, session)) continue;
+    auto json = body_json(r.kind, r.body);
+    out.push_back({r.seq, r.kind, r.time_us, json ? std::move(*json) : json.status().message()});
   }
   return out;
 }
 
-void AuditLog::render(Block& block) {
+void AuditLog::finish(Block& block) {
   for (auto& e : block.entries) {
-    if (!e.render || e.rendered) continue;
-    const std::size_t at = block.rendered.size();
+    if (!e.finish || e.finished) continue;
+    const std::size_t at = block.finished.size();
     try {
-      e.render(std::string_view(block.bytes).substr(e.offset, e.size), e.held, block.rendered);
+      e.finish(std::string_view(block.bytes).substr(e.offset, e.size), e.held, block.finished);
     } catch (const std::exception& ex) {
       // Out of memory, in practice. The record still takes its place in the chain, saying
       // what it could not hold, rather than the writer thread ending the process.
-      block.rendered.resize(at);
+      block.finished.resize(at);
       std::string body;
       JsonWriter(body).begin_object().field("unrendered", std::string_view(ex.what())).end_object();
-      block.rendered += body;
-      log::error("audit", "a ", kind_name(e.kind), " record could not be rendered: ", ex.what());
+      block.finished += body;
+      log::error("audit", "a ", kind_name(e.kind), " record could not be written: ", ex.what());
     }
     e.offset = at;
-    e.size = block.rendered.size() - at;
-    e.rendered = true;
+    e.size = block.finished.size() - at;
+    e.finished = true;
     e.held.reset();
   }
 }
@@ -320,7 +322,7 @@ void AuditLog::remember(const std::shared_ptr<const Block>& block, const Block::
     recent_bytes_ -= gone->footprint();
     // Reused unless a burst made it large: that memory goes back to the allocator.
     if (gone.use_count() == 1 && free_blocks_.size() < 2 &&
-        gone->bytes.capacity() + gone->rendered.capacity() <= (8u << 20))
+        gone->bytes.capacity() + gone->finished.capacity() <= (8u << 20))
       free_blocks_.push_back(std::const_pointer_cast<Block>(std::move(gone)));
   };
   // After a failed write the chain resumes at an earlier seq: drop what was not kept.
@@ -480,7 +482,7 @@ void AuditLog::run() {
     std::uint64_t written = written_ticket_;  // the last ticket in `buf` or on disk
     Status st;
     if (batch) {
-      render(*batch);
+      finish(*batch);
       for (const auto& e : batch->entries) {
         if (frames_.offset() >= options_.segment_bytes) {
           st = rotate(buf, written);

@@ -77,17 +77,15 @@ class AuditLog {
   // the writer takes all events since its last pass in one swap.
   std::uint64_t append(Kind kind, std::string_view body, bool awaited = false);
 
-  // Renders a packed event into its record's body (JSON), on the writer thread. `held` is
-  // what the event's packed bytes point into, kept alive until then (an analysis).
-  using Render = void (*)(std::string_view packed, const std::shared_ptr<const void>& held,
+  // The same as append(), for a body the caller hands over in parts (a result's rows are
+  // packed apart from its head, and are copied into the log once, not joined first). With
+  // `finish`, the writer thread makes the record's body from those bytes (a statement's
+  // packed event, to which it appends the analysis `held`, kept alive until then): work that
+  // is the same for many events is done once there, and off the session's thread.
+  using Finish = void (*)(std::string_view packed, const std::shared_ptr<const void>& held,
                           std::string& body);
-  // The same as append(), for an event that the data path packs (audit/packed.h) and the
-  // writer renders: the session's thread copies bytes, and the escaping, validation and
-  // number formatting of JSON happen off its path. The record is the same as if the rendered
-  // body had been appended. The packed event is the concatenation of `packed`: parts kept
-  // apart by the caller (a result's rows) are copied into the log once, not joined first.
   std::uint64_t append_packed(Kind kind, std::initializer_list<std::string_view> packed,
-                              Render render, std::shared_ptr<const void> held = {},
+                              Finish finish = nullptr, std::shared_ptr<const void> held = {},
                               bool awaited = false);
 
   // Calls `done(true)` once the event of `ticket` is durable, or `done(false)` if it never
@@ -109,15 +107,16 @@ class AuditLog {
   // Seals the current segment (a final checkpoint) and stops the writer.
   void close();
 
-  // Live tail: the recently written records (newest ~20,000) with seq > `after` whose body
-  // contains `needle` (e.g. "\"session\":\"s_...\""), oldest first, at most `max`.
+  // Live tail: the recently written records (newest ~20,000) with seq > `after` of session
+  // `session` (all records when it is empty), oldest first, at most `max`; bodies as JSON
+  // (event_body.h).
   struct Recent {
     std::uint64_t seq;
     Kind kind;
     std::int64_t time_us;
     std::string body;
   };
-  std::vector<Recent> recent(std::uint64_t after, std::string_view needle, std::size_t max) const;
+  std::vector<Recent> recent(std::uint64_t after, std::string_view session, std::size_t max) const;
 
   const SigningKey& key() const { return key_; }
   const AuditOptions& options() const { return options_; }
@@ -130,21 +129,21 @@ class AuditLog {
       std::uint64_t ticket;
       Kind kind;
       std::int64_t time_us;
-      std::size_t offset, size;  // in `bytes`, or in `rendered` once rendered
-      Render render = nullptr;   // a packed event, until the writer renders it
+      std::size_t offset, size;  // in `bytes`, or in `finished` once finished
+      Finish finish = nullptr;   // until the writer has made the body
       std::shared_ptr<const void> held;
-      bool rendered = false;
+      bool finished = false;
     };
     std::string bytes;     // bodies and packed events, as appended
-    std::string rendered;  // the bodies of packed events, rendered by the writer
+    std::string finished;  // the bodies the writer made (Finish)
     std::vector<Entry> entries;
     std::string_view body(const Entry& e) const {
-      return std::string_view(e.rendered ? rendered : bytes).substr(e.offset, e.size);
+      return std::string_view(e.finished ? finished : bytes).substr(e.offset, e.size);
     }
-    std::size_t footprint() const { return bytes.size() + rendered.size(); }
+    std::size_t footprint() const { return bytes.size() + finished.size(); }
     void clear() {
       bytes.clear();
-      rendered.clear();
+      finished.clear();
       entries.clear();
     }
   };
@@ -157,9 +156,10 @@ class AuditLog {
     std::string_view body;  // in `block`
   };
   std::uint64_t append_entry(Kind kind, std::initializer_list<std::string_view> parts,
-                             Render render, std::shared_ptr<const void> held, bool awaited);
-  // Renders the packed events of a block the writer took (before any of it is in the tail).
-  static void render(Block& block);
+                             Finish finish, std::shared_ptr<const void> held, bool awaited);
+  // Makes the bodies of a block the writer took that need it (before any of it is in the
+  // tail).
+  static void finish(Block& block);
   bool lost_locked(std::uint64_t first, std::uint64_t last) const;
   struct Waiter {
     std::uint64_t first;

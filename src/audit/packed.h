@@ -1,13 +1,13 @@
-// Packed events: the form in which a session's thread hands an event to the audit log's
-// writer thread, which renders it into the record's JSON body (AuditLog::append_packed).
+// Packing: the encoding of the audit log's packed bodies (event_body.h, and
+// docs/design/audit_log_format.md, "Packed bodies").
 //
-// Packing is copying: integers as their bytes, strings as a length and their bytes, in an
-// order that the event's renderer reads back the same way. The bytes never leave the process
-// (the record on disk holds the rendered JSON), so integers are in host order and there is no
-// version. A read past the end is a renderer that does not match its packer: it yields zeros
-// and empty strings, and ok() turns false.
+// Packing is copying: integers as their little-endian bytes, strings as a 4-byte length and
+// their bytes, in an order that the body's reader reads back the same way. A read past the
+// end (a reader that does not match its packer, or a cut body) yields zeros and empty
+// strings, and ok() turns false.
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -15,6 +15,11 @@
 #include <string_view>
 
 namespace sluice::audit {
+
+// The integers are copied as they are in memory, which is their little-endian form only on
+// little-endian machines (x86-64, arm64: those Sluice is built for).
+static_assert(std::endian::native == std::endian::little,
+              "packed audit bodies are little-endian: add byte swaps for this machine");
 
 class PackWriter {
  public:

@@ -2,33 +2,16 @@
 
 #include <chrono>
 #include <set>
-#include <stdexcept>
 
+#include "audit/event_body.h"
 #include "audit/packed.h"
 #include "audit/signer.h"
 #include "core/json_writer.h"
-#include "crypto/primitives.h"
 #include "hook/result_observer.h"
 #include "sql/facts.h"
 
 namespace sluice::audit {
 namespace {
-
-std::string_view origin_name(hook::Origin o) {
-  switch (o) {
-    case hook::Origin::simple_query:
-      return "simple_query";
-    case hook::Origin::prepare:
-      return "prepare";
-    case hook::Origin::execute:
-      return "execute";
-    case hook::Origin::function_call:
-      return "function_call";
-    case hook::Origin::request:
-      return "request";
-  }
-  return "unknown";
-}
 
 std::string_view protocol_name(hook::Protocol p) {
   switch (p) {
@@ -49,154 +32,6 @@ std::string& body_buffer() {
   if (buf.capacity() > (4u << 20)) std::string().swap(buf);  // after a huge result
   buf.clear();
   return buf;
-}
-
-// The analysis part of a statement record, on the writer thread. Statements repeat (prepared
-// statements, and literal shapes share one analysis), so the writer keeps the last one it
-// wrote.
-std::string_view analysis_json(const std::shared_ptr<const void>& held) {
-  thread_local std::shared_ptr<const void> last;  // held: its address stays unique
-  thread_local std::string json;
-  if (held == last) return json;
-  last = held;
-  json.clear();
-  const auto& a = *static_cast<const sql::Analysis*>(held.get());
-  JsonWriter w(json);
-  w.begin_array();
-  for (const auto& f : a.statements) {
-    w.begin_object().field("kind", sql::to_string(f.kind));
-    w.key("reads").begin_array();
-    for (const auto& r : f.reads) w.string(r);
-    w.end_array().key("writes").begin_array();
-    for (const auto& r : f.writes) w.string(r);
-    w.end_array().key("columns").begin_array();
-    for (const auto& c : f.columns)
-      w.begin_object()
-          .field("relation", std::string_view(c.relation))
-          .field("column", std::string_view(c.column))
-          .field("clause", sql::to_string(c.clause))
-          .end_object();
-    w.end_array().end_object();
-  }
-  w.end_array();
-  return json;
-}
-
-// Statement and result events are packed on the session's thread (audit/packed.h) and
-// rendered by these on the writer thread; each reads its fields in the order the packer
-// wrote them (on_decision, ResultRecorder::write).
-enum class Verdict : std::uint8_t { allow, refuse, hold };
-
-// A renderer that read past the packed bytes, or left some unread, does not match its packer:
-// the writer records that (AuditLog::render) rather than a body built from zeros.
-void check_read_whole(const PackReader& r) {
-  if (!r.ok() || !r.done())
-    throw std::logic_error("the packed event does not match its renderer (a bug in Sluice)");
-}
-
-void render_statement(std::string_view packed, const std::shared_ptr<const void>& analysis,
-                      std::string& out) {
-  PackReader r(packed);
-  const std::string_view session = r.str();
-  const std::uint64_t n = r.u64();
-  const auto origin = static_cast<hook::Origin>(r.u8());
-  const std::string_view text = r.str();
-  const std::string_view name = r.str();
-  JsonWriter w(out);
-  w.begin_object()
-      .field("session", session)
-      .field("n", n)
-      .field("origin", origin_name(origin))
-      .field("text", text);
-  if (!name.empty()) w.field("name", name);
-  if (const std::uint32_t params = r.u32()) {
-    w.key("params").begin_array();
-    for (std::uint32_t i = 0; i < params; ++i) {
-      const std::uint8_t binary = r.u8();
-      const std::optional<std::string_view> p = r.opt();
-      if (!p) {
-        w.null();
-      } else if (binary) {
-        // Binary-format values are bytes, whatever they look like.
-        w.begin_object().key("base64").string(crypto::base64_encode(*p)).end_object();
-      } else {
-        w.text(*p);
-      }
-    }
-    w.end_array();
-  }
-  const auto verdict = static_cast<Verdict>(r.u8());
-  w.field("decision", std::string_view(verdict == Verdict::refuse ? "refuse"
-                                       : verdict == Verdict::hold ? "hold"
-                                                                  : "allow"));
-  if (const std::string_view rule = r.str(); !rule.empty()) w.field("rule", rule);
-  if (verdict == Verdict::refuse) {
-    const std::string_view sqlstate = r.str();
-    w.field("sqlstate", sqlstate).field("message", r.str());
-  }
-  if (r.u8()) {
-    const std::uint64_t max_rows = r.u64();
-    w.field("max_rows", max_rows).field("max_bytes", r.u64());
-  }
-  if (analysis) {
-    const auto& a = *static_cast<const sql::Analysis*>(analysis.get());
-    w.key("analysis").raw(analysis_json(analysis));
-    if (!a.ok()) w.field("analysis_error", std::string_view(a.error));
-  }
-  w.end_object();
-  check_read_whole(r);
-}
-
-void render_result(std::string_view packed, const std::shared_ptr<const void>&, std::string& out) {
-  PackReader r(packed);
-  const std::string_view session = r.str();
-  const std::uint64_t n = r.u64();
-  const std::uint64_t set = r.u64();
-  const std::int64_t duration_us = r.i64();
-  const std::uint64_t rows = r.u64();
-  const std::uint64_t bytes = r.u64();
-  const bool truncated = r.u8();
-  const std::string_view tag = r.str();
-  JsonWriter w(out);
-  w.begin_object()
-      .field("session", session)
-      .field("n", n)
-      .field("set", set)
-      .field("duration_us", duration_us)
-      .field("rows", rows)
-      .field("bytes", bytes)
-      .field("truncated", truncated);
-  if (!tag.empty()) w.field("tag", tag);
-  if (r.u8()) {
-    const std::string_view sqlstate = r.str();
-    w.key("error").begin_object().field("sqlstate", sqlstate).field("message", r.str());
-    w.end_object();
-  }
-  const std::uint64_t kept = r.u64();
-  w.key("masked").begin_object().end_object();  // filled in by the masking stage
-  w.key("columns").begin_array();
-  for (std::uint32_t i = 0, columns = r.u32(); i < columns; ++i) {
-    const std::string_view name = r.str();
-    const std::uint32_t type = r.u32();
-    w.begin_object()
-        .field("name", name)
-        .field("type", static_cast<std::uint64_t>(type))
-        .field("binary", r.u8() != 0)
-        .end_object();
-  }
-  w.end_array().key("data").begin_array();
-  for (std::uint64_t row = 0; row < kept; ++row) {
-    w.begin_array();
-    for (std::uint32_t i = 0, cells = r.u32(); i < cells; ++i) {
-      if (auto c = r.opt())
-        w.text(*c);
-      else
-        w.null();
-    }
-    w.end_array();
-  }
-  w.end_array().end_object();
-  check_read_whole(r);
 }
 
 const std::string kRefusedUnrecorded =
@@ -255,7 +90,7 @@ class ResultRecorder final : public hook::ResultObserver {
     truncated_ = false;
     kept_.clear();
   }
-  // Packs the result for render_result().
+  // Packs the result's body (event_body.h).
   void write(std::string_view tag, std::uint64_t rows, std::string_view sqlstate,
              std::string_view message) {
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -263,7 +98,8 @@ class ResultRecorder final : public hook::ResultObserver {
                   .count();
     std::string& packed = body_buffer();
     PackWriter p(packed);
-    p.str(session_)
+    p.u8(kPackedBody)
+        .str(session_)
         .u64(n_)
         .u64(set_)
         .i64(static_cast<std::int64_t>(us))
@@ -274,10 +110,11 @@ class ResultRecorder final : public hook::ResultObserver {
     const bool error = !sqlstate.empty() || !message.empty();
     p.u8(error ? 1 : 0);
     if (error) p.str(sqlstate).str(message);
+    p.u32(0);  // masked cells per column: none (there is no masking stage yet)
     p.u64(kept_rows_);
     if (columns_.empty()) p.u32(0);  // no columns were described
     // The columns and rows go into the log as they are, behind this head.
-    log_.append_packed(Kind::result, {packed, columns_, kept_}, render_result);
+    log_.append_packed(Kind::result, {packed, columns_, kept_});
     ++set_;
     columns_.clear();
     reset();
@@ -389,26 +226,27 @@ void AuditRecorder::on_decision(hook::StatementEvent& ev, hook::Decision& d) {
       }
     }
   }
-  // Packed for render_statement(), which writes the JSON on the writer thread.
+  // The packed body (event_body.h); the writer appends the analysis.
   std::string& packed = body_buffer();
   PackWriter p(packed);
-  p.str(ev.session.session_id)
+  p.u8(kPackedBody)
+      .str(ev.session.session_id)
       .u64(n)
-      .u8(static_cast<std::uint8_t>(ev.origin))
+      .u8(origin_code(ev.origin))
       .str(ev.text)
       .str(ev.statement_name)
       .u32(static_cast<std::uint32_t>(ev.params.size()));
   for (std::size_t i = 0; i < ev.params.size(); ++i)
     p.u8(i < ev.param_binary.size() && ev.param_binary[i] ? 1 : 0).opt(ev.params[i]);
   const bool allowed = d.verdict != hook::Verdict::refuse;
-  p.u8(static_cast<std::uint8_t>(!allowed                           ? Verdict::refuse
-                                 : d.verdict == hook::Verdict::hold ? Verdict::hold
-                                                                    : Verdict::allow))
+  p.u8(static_cast<std::uint8_t>(!allowed                           ? VerdictCode::refuse
+                                 : d.verdict == hook::Verdict::hold ? VerdictCode::hold
+                                                                    : VerdictCode::allow))
       .str(d.rule);
   if (!allowed) p.str(d.refusal.sqlstate).str(d.refusal.message);
   p.u8(d.caps.any() ? 1 : 0);
   if (d.caps.any()) p.u64(d.caps.max_rows).u64(d.caps.max_bytes);
-  std::uint64_t ticket = log_.append_packed(Kind::statement, {packed}, render_statement,
+  std::uint64_t ticket = log_.append_packed(Kind::statement, {packed}, finish_statement,
                                             ev.analysis, allowed && log_.sessions_must_wait());
   if (!allowed) return;
   if (ticket == 0) {

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "audit/audit_log.h"
+#include "audit/event_body.h"
 #include "crypto/primitives.h"
 
 namespace sluice::audit {
@@ -106,9 +107,11 @@ VerifyReport verify_log(const std::string& dir, const Verifier& keys,
       auto rec = decode_record(bytes);
       if (!rec) return fail(where + ": " + rec.status().message());
       where += " (seq " + std::to_string(rec->seq) + ")";
+      auto text = body_json(rec->kind, rec->body);
+      if (!text) return fail(where + ": " + text.status().message());
       json::value body;
       boost::system::error_code ec;
-      body = json::parse(rec->body, ec);
+      body = json::parse(*text, ec);
       const json::object* o = ec ? nullptr : as_object(body);
       if (!o) return fail(where + ": the record's body is not a JSON object");
       Hash h = hash_bytes(bytes);

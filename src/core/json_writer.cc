@@ -59,6 +59,13 @@ JsonWriter& JsonWriter::key(JsonKey k) {
   after_key_ = true;
   return *this;
 }
+JsonWriter& JsonWriter::key_string(std::string_view k) {
+  separator();
+  escaped(k);
+  out_.push_back(':');
+  after_key_ = true;
+  return *this;
+}
 JsonWriter& JsonWriter::string(std::string_view s) {
   separator();
   escaped(s);

@@ -38,8 +38,9 @@ class JsonWriter {
   JsonWriter& begin_array();
   JsonWriter& end_array();
   JsonWriter& key(JsonKey k);
-  JsonWriter& string(std::string_view s);  // must be valid UTF-8
-  JsonWriter& text(std::string_view s);    // any bytes (see above)
+  JsonWriter& key_string(std::string_view k);  // a key not known until run time (escaped)
+  JsonWriter& string(std::string_view s);      // must be valid UTF-8
+  JsonWriter& text(std::string_view s);        // any bytes (see above)
   JsonWriter& number(std::int64_t v);
   JsonWriter& unsigned_number(std::uint64_t v);
   JsonWriter& boolean(bool v);

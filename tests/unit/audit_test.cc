@@ -13,6 +13,7 @@
 
 #include "audit/audit_log.h"
 #include "audit/crc32c.h"
+#include "audit/event_body.h"
 #include "audit/packed.h"
 #include "audit/recorder.h"
 #include "audit/verify.h"
@@ -227,8 +228,12 @@ TEST(AuditLog, LiveTailKeepsTheNewestRecordsAcrossBlocks) {
       ASSERT_GT(all[k].seq, all[k - 1].seq);
     }
   }
-  auto one = log->recent(0, "\"i\":24999,", 10);
+  ASSERT_GT(log->append(Kind::session_end, R"({"session":"s_9","reason":"x"})"), 0u);
+  log->flush();
+  auto one = log->recent(0, "s_9", 10);
   ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0].kind, Kind::session_end);
+  EXPECT_EQ(log->recent(0, "s_", 10).size(), 0u) << "a session id matches whole";
   EXPECT_EQ(log->recent(one[0].seq, "", 10).size(), 0u);
   log->close();
   EXPECT_TRUE(f.verify().ok);
@@ -339,8 +344,54 @@ TEST(AuditRecorder, WritesTheRecordFormatFromPackedEvents) {
       without_duration(bodies[5]),
       R"({"session":"s_1","n":1,"set":0,"rows":3,"bytes":14,"truncated":true,"tag":"SELECT 3","masked":{},"columns":[{"name":"a\"b","type":25,"binary":false},{"name":"raw","type":17,"binary":true}],"data":[["one",{"base64":"//4="}],["tw\to",null]]})");
   EXPECT_NE(bodies[5].find(",\"duration_us\":"), std::string::npos);
+  EXPECT_EQ(log->recent(0, "s_1", 100).size(), 7u);
+  EXPECT_EQ(log->recent(0, "s_2", 100).size(), 0u);
   log->close();
   EXPECT_TRUE(f.verify().ok);
+
+  // On disk, statements and results are packed; readers see the same JSON.
+  std::vector<std::string> read;
+  for (const auto& r : f.records()) {
+    if (r.kind != Kind::statement && r.kind != Kind::result) continue;
+    EXPECT_EQ(static_cast<std::uint8_t>(r.body[0]), kPackedBody);
+    auto json = body_json(r.kind, r.body);
+    ASSERT_TRUE(json) << json.status().message();
+    read.push_back(*json);
+  }
+  ASSERT_EQ(read.size(), 5u);
+  for (std::size_t i = 0; i < read.size(); ++i) EXPECT_EQ(read[i], bodies[i + 1]);
+}
+
+// A packed body that was cut, or has bytes after its last field, or sits in a kind that is
+// never packed, is an error that says so, and verify names its record.
+TEST(AuditPacked, AMalformedBodyIsNamed) {
+  std::string body;
+  PackWriter(body).u8(kPackedBody).str("s_1").u64(4).u8(0).str("select 1").str("").u32(0);
+  PackWriter(body).u8(0).str("").u8(0);
+  pack_analysis(nullptr, body);
+  auto whole = body_json(Kind::statement, body);
+  ASSERT_TRUE(whole) << whole.status().message();
+  EXPECT_EQ(
+      *whole,
+      R"({"session":"s_1","n":4,"origin":"simple_query","text":"select 1","decision":"allow"})");
+  auto cut = body_json(Kind::statement, std::string_view(body).substr(0, body.size() - 3));
+  ASSERT_FALSE(cut);
+  EXPECT_NE(cut.status().message().find("ends inside a field"), std::string::npos);
+  auto longer = body_json(Kind::statement, body + "x");
+  ASSERT_FALSE(longer);
+  EXPECT_NE(longer.status().message().find("bytes after its last field"), std::string::npos);
+  EXPECT_FALSE(body_json(Kind::session_end, body));
+  EXPECT_TRUE(body_has_session(body, "s_1"));
+  EXPECT_FALSE(body_has_session(body, "s_"));
+
+  Fixture f;
+  auto log = f.open(options(Durability::batch));
+  ASSERT_GT(log->append(Kind::statement, std::string_view(body).substr(0, body.size() - 3)), 0u);
+  log->close();
+  auto rep = f.verify();
+  EXPECT_FALSE(rep.ok);
+  EXPECT_NE(rep.error.find("(seq 2): the packed body ends inside a field"), std::string::npos)
+      << rep.error;
 }
 
 // A packed event the writer cannot render still takes its place in the chain, saying so; the
