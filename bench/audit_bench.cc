@@ -5,6 +5,7 @@
 //   build/audit_bench            (writes under $TMPDIR, default /tmp)
 #include <benchmark/benchmark.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include <filesystem>
 
@@ -44,6 +45,19 @@ struct Log {
 };
 
 Log* shared_log = nullptr;
+
+double cpu_ns(clockid_t clock) {
+  timespec ts{};
+  clock_gettime(clock, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
+}
+
+std::uintmax_t log_bytes(const std::string& dir) {
+  std::uintmax_t total = 0;
+  for (const auto& f : std::filesystem::recursive_directory_iterator(dir))
+    if (f.is_regular_file()) total += f.file_size();
+  return total;
+}
 
 // fsync: every append waits until durable. Threads = concurrent sessions.
 void BM_AppendFsync(benchmark::State& state) {
@@ -99,6 +113,9 @@ void BM_RecordStatement(benchmark::State& state) {
   std::string param = "4211";
   std::optional<std::string_view> params[1] = {std::string_view(param)};
   hook::Row row;
+  log.log->flush();
+  const double process_before = cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
+  const double thread_before = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
   for (auto _ : state) {
     hook::StatementEvent ev{session,
                             hook::Origin::execute,
@@ -117,6 +134,14 @@ void BM_RecordStatement(benchmark::State& state) {
     for (auto& o : d.observers) o->on_complete("SELECT 1", 1);
   }
   state.SetItemsProcessed(state.iterations());
+  // What the writer thread spent on them (the process's CPU time but this thread's), and how
+  // many bytes the log grew by, per statement.
+  log.log->flush();
+  const double writer = (cpu_ns(CLOCK_PROCESS_CPUTIME_ID) - process_before) -
+                        (cpu_ns(CLOCK_THREAD_CPUTIME_ID) - thread_before);
+  const auto n = static_cast<double>(state.iterations());
+  state.counters["writer_ns"] = writer / n;
+  state.counters["log_bytes"] = static_cast<double>(log_bytes(log.dir)) / n;
   recorder.on_session_end(session, "bench");
 }
 BENCHMARK(BM_RecordStatement)->MinTime(2.0);

@@ -310,12 +310,15 @@ void AuditLog::add_record(Kind kind, std::int64_t time_us, std::string_view body
   ++since_checkpoint_;
 }
 
-// Keeps the record just added (head_seq_) for the live tail. The tail's byte budget counts
-// whole blocks, since a block stays in memory while any of its records is kept; blocks that
-// leave the tail go back to the writer for reuse.
-void AuditLog::remember(const std::shared_ptr<const Block>& block, const Block::Entry& e) {
+// Keeps the records a pass just added (`added`: their seqs and entries in `block`) for the
+// live tail, under one lock. The tail's byte budget counts whole blocks, since a block stays
+// in memory while any of its records is kept; blocks that leave the tail go back to the
+// writer for reuse.
+void AuditLog::remember(const std::shared_ptr<const Block>& block,
+                        const std::vector<std::pair<std::uint64_t, std::size_t>>& added) {
   constexpr std::size_t kRecentRecords = 20'000;
   constexpr std::size_t kRecentBytes = 64 << 20;
+  if (added.empty()) return;
   std::lock_guard lk(recent_mu_);
   auto release = [this](std::shared_ptr<const Block> gone, const RecentRef* neighbour) {
     if (neighbour && neighbour->block == gone) return;  // other records still hold it
@@ -326,13 +329,16 @@ void AuditLog::remember(const std::shared_ptr<const Block>& block, const Block::
       free_blocks_.push_back(std::const_pointer_cast<Block>(std::move(gone)));
   };
   // After a failed write the chain resumes at an earlier seq: drop what was not kept.
-  while (!recent_.empty() && recent_.back().seq >= head_seq_) {
+  while (!recent_.empty() && recent_.back().seq >= added.front().first) {
     std::shared_ptr<const Block> gone = std::move(recent_.back().block);
     recent_.pop_back();
     release(std::move(gone), recent_.empty() ? nullptr : &recent_.back());
   }
   if (recent_.empty() || recent_.back().block != block) recent_bytes_ += block->footprint();
-  recent_.push_back({head_seq_, e.kind, e.time_us, block, block->body(e)});
+  for (const auto& [seq, index] : added) {
+    const Block::Entry& e = block->entries[index];
+    recent_.push_back({seq, e.kind, e.time_us, block, block->body(e)});
+  }
   while (recent_.size() > kRecentRecords || recent_bytes_ > kRecentBytes) {
     std::shared_ptr<const Block> gone = std::move(recent_.front().block);
     recent_.pop_front();
@@ -483,15 +489,18 @@ void AuditLog::run() {
     Status st;
     if (batch) {
       finish(*batch);
-      for (const auto& e : batch->entries) {
+      added_.clear();
+      for (std::size_t i = 0; i < batch->entries.size(); ++i) {
+        const Block::Entry& e = batch->entries[i];
         if (frames_.offset() >= options_.segment_bytes) {
           st = rotate(buf, written);
           if (!st.is_ok()) break;
         }
         add_record(e.kind, e.time_us, batch->body(e), buf);
-        remember(batch, e);
+        added_.emplace_back(head_seq_, i);
         written = written_ticket_ = e.ticket;
       }
+      remember(batch, added_);
     }
     written = written_ticket_;
     if (!st.is_ok()) {

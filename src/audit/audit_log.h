@@ -170,7 +170,8 @@ class AuditLog {
   Status recover_and_open();
   Status open_segment(std::uint64_t number, const std::string& recovered);
   void add_record(Kind kind, std::int64_t time_us, std::string_view body, std::string& out);
-  void remember(const std::shared_ptr<const Block>& block, const Block::Entry& e);
+  void remember(const std::shared_ptr<const Block>& block,
+                const std::vector<std::pair<std::uint64_t, std::size_t>>& added);
   void add_checkpoint(bool final, std::string& out);
   // Seals the segment (written and synced with `buf`) and opens the next one.
   Status rotate(std::string& buf, std::uint64_t written_ticket);
@@ -220,9 +221,10 @@ class AuditLog {
   std::chrono::steady_clock::time_point last_checkpoint_{};
   std::chrono::steady_clock::time_point last_sync_{};
   std::string retry_reason_;
-  std::string record_;                               // scratch: the record being framed
-  std::shared_ptr<Block> spare_;                     // an empty block, ready to swap in
-  std::vector<std::shared_ptr<Block>> free_blocks_;  // blocks the tail let go of
+  std::string record_;                                        // scratch: the record being framed
+  std::vector<std::pair<std::uint64_t, std::size_t>> added_;  // scratch: a pass's records
+  std::shared_ptr<Block> spare_;                              // an empty block, ready to swap in
+  std::vector<std::shared_ptr<Block>> free_blocks_;           // blocks the tail let go of
 };
 
 }  // namespace sluice::audit

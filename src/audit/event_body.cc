@@ -1,5 +1,8 @@
 #include "audit/event_body.h"
 
+#include <array>
+#include <cstdint>
+
 #include "core/json_writer.h"
 #include "crypto/primitives.h"
 
@@ -177,16 +180,29 @@ void pack_analysis(const sql::Analysis* a, std::string& out) {
 
 void finish_statement(std::string_view packed, const std::shared_ptr<const void>& held,
                       std::string& body) {
-  // Statements repeat (prepared statements, and texts of one literal shape share an
-  // analysis), so the writer keeps the last analysis it packed.
-  thread_local std::shared_ptr<const void> last;  // held: its address stays unique
-  thread_local std::string last_packed;
-  if (held != last || last_packed.empty()) {
-    last_packed.clear();
-    pack_analysis(static_cast<const sql::Analysis*>(held.get()), last_packed);
-    last = held;
+  body.append(packed);
+  if (!held) {
+    pack_analysis(nullptr, body);
+    return;
   }
-  body.append(packed).append(last_packed);
+  // Statements repeat (prepared statements, and texts of one literal shape share an
+  // analysis), so the writer keeps the packed form of recent analyses, in a small table
+  // indexed by the analysis's address: one per session's prepared statement, say, whose
+  // records interleave.
+  struct Packed {
+    std::shared_ptr<const void> analysis;  // held: its address stays unique
+    std::string bytes;
+  };
+  constexpr int kBits = 5;
+  thread_local std::array<Packed, 1u << kBits> recent;
+  const auto at = reinterpret_cast<std::uintptr_t>(held.get()) * 0x9e3779b97f4a7c15ull;
+  Packed& slot = recent[at >> (64 - kBits)];
+  if (slot.analysis != held) {
+    slot.bytes.clear();
+    pack_analysis(static_cast<const sql::Analysis*>(held.get()), slot.bytes);
+    slot.analysis = held;
+  }
+  body.append(slot.bytes);
 }
 
 Result<std::string> body_json(Kind kind, std::string_view body) {

@@ -148,9 +148,15 @@ AuditRecorder::AuditRecorder(AuditLog& log, RecorderOptions options, ObjectsSink
 
 AuditRecorder::~AuditRecorder() = default;
 
+AuditRecorder::Shard& AuditRecorder::shard(const hook::SessionInfo& s) {
+  const auto at = reinterpret_cast<std::uintptr_t>(&s) * 0x9e3779b97f4a7c15ull;
+  return shards_[at >> (64 - kShardBits)];
+}
+
 AuditRecorder::SessionState& AuditRecorder::state(const hook::SessionInfo& s) {
-  std::lock_guard lk(mu_);
-  auto& slot = sessions_[&s];
+  Shard& sh = shard(s);
+  std::lock_guard lk(sh.mu);
+  auto& slot = sh.sessions[&s];
   if (!slot || slot->id != s.session_id) {
     slot = std::make_unique<SessionState>();
     slot->id = s.session_id;
@@ -186,11 +192,12 @@ void AuditRecorder::on_session_start(const hook::SessionInfo& s) {
 void AuditRecorder::on_session_end(const hook::SessionInfo& s, std::string_view reason) {
   SessionState st;
   {
-    std::lock_guard lk(mu_);
-    auto it = sessions_.find(&s);
-    if (it != sessions_.end()) {
+    Shard& sh = shard(s);
+    std::lock_guard lk(sh.mu);
+    auto it = sh.sessions.find(&s);
+    if (it != sh.sessions.end()) {
       if (it->second->id == s.session_id) st = std::move(*it->second);
-      sessions_.erase(it);
+      sh.sessions.erase(it);
     }
   }
   std::string body;

@@ -6,6 +6,7 @@
 // with durability fsync, an allowed statement waits for its record (Decision::durable_after).
 #pragma once
 
+#include <array>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -46,11 +47,20 @@ class AuditRecorder final : public hook::StatementRecorder {
   // on the session's thread.
   SessionState& state(const hook::SessionInfo& session);
 
+  // The sessions' states, in shards by address, each map guarded by its own lock (not the
+  // states in it): the workers look up a state for every statement, and one lock for all
+  // was a cache line that every statement of every worker took.
+  struct alignas(64) Shard {
+    std::mutex mu;
+    std::unordered_map<const hook::SessionInfo*, std::unique_ptr<SessionState>> sessions;
+  };
+  Shard& shard(const hook::SessionInfo& session);
+
   AuditLog& log_;
   RecorderOptions options_;
   ObjectsSink on_objects_;
-  std::mutex mu_;  // guards sessions_ (the map, not the states)
-  std::unordered_map<const hook::SessionInfo*, std::unique_ptr<SessionState>> sessions_;
+  static constexpr int kShardBits = 4;
+  std::array<Shard, 1u << kShardBits> shards_;
 };
 
 }  // namespace sluice::audit
