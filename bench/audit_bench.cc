@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include <atomic>
 #include <filesystem>
+#include <thread>
 
 #include "audit/audit_log.h"
 #include "audit/recorder.h"
@@ -91,32 +93,26 @@ void BM_AppendBatch(benchmark::State& state) {
 }
 BENCHMARK(BM_AppendBatch)->Arg(1000)->Arg(100000)->UseRealTime()->MinTime(2.0);
 
-// What recording costs the session's thread per statement (the writer thread's share is in
-// BM_AppendBatch): a pgbench -S statement as the relay reports it, i.e. the statement record
-// with its decision and analysis, then a one-row result through the result observer.
-void BM_RecordStatement(benchmark::State& state) {
-  Log log(audit::Durability::batch);
-  audit::AuditRecorder recorder(*log.log, {});
-  hook::SessionInfo session;
-  session.session_id = "s_3f9a0c2e5b7d4e61a8c0";
-  session.identity = "bench";
-  session.connection = "bench";
-  recorder.on_session_start(session);
-  auto analysis = std::make_shared<sql::Analysis>();
-  sql::Facts f;
-  f.kind = sql::Kind::select;
-  f.reads = {"public.pgbench_accounts"};
-  f.columns = {{"public.pgbench_accounts", "abalance", sql::Clause::output},
-               {"public.pgbench_accounts", "aid", sql::Clause::where}};
-  analysis->statements.push_back(f);
+// One pgbench -S statement as the relay reports it to the recorder: the statement with its
+// decision and analysis, then a one-row result through the result observer.
+struct PgbenchStatement {
+  std::shared_ptr<sql::Analysis> analysis = std::make_shared<sql::Analysis>();
   std::vector<hook::ResultColumn> columns = {{"abalance", 23, false}};
   std::string param = "4211";
   std::optional<std::string_view> params[1] = {std::string_view(param)};
   hook::Row row;
-  log.log->flush();
-  const double process_before = cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
-  const double thread_before = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
-  for (auto _ : state) {
+
+  PgbenchStatement() {
+    sql::Facts f;
+    f.kind = sql::Kind::select;
+    f.reads = {"public.pgbench_accounts"};
+    f.columns = {{"public.pgbench_accounts", "abalance", sql::Clause::output},
+                 {"public.pgbench_accounts", "aid", sql::Clause::where}};
+    analysis->statements.push_back(f);
+  }
+  PgbenchStatement(const PgbenchStatement&) = delete;  // params points into param
+
+  void record(audit::AuditRecorder& recorder, const hook::SessionInfo& session) {
     hook::StatementEvent ev{session,
                             hook::Origin::execute,
                             "SELECT abalance FROM pgbench_accounts WHERE aid = $1;",
@@ -133,6 +129,23 @@ void BM_RecordStatement(benchmark::State& state) {
     for (auto& o : d.observers) o->on_row(row);
     for (auto& o : d.observers) o->on_complete("SELECT 1", 1);
   }
+};
+
+// What recording a pgbench -S statement costs: the session's thread (the benchmark's CPU
+// time), the writer thread (writer_ns) and the log's growth (log_bytes), per statement.
+void BM_RecordStatement(benchmark::State& state) {
+  Log log(audit::Durability::batch);
+  audit::AuditRecorder recorder(*log.log, {});
+  hook::SessionInfo session;
+  session.session_id = "s_3f9a0c2e5b7d4e61a8c0";
+  session.identity = "bench";
+  session.connection = "bench";
+  recorder.on_session_start(session);
+  PgbenchStatement statement;
+  log.log->flush();
+  const double process_before = cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
+  const double thread_before = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
+  for (auto _ : state) statement.record(recorder, session);
   state.SetItemsProcessed(state.iterations());
   // What the writer thread spent on them (the process's CPU time but this thread's), and how
   // many bytes the log grew by, per statement.
@@ -145,6 +158,43 @@ void BM_RecordStatement(benchmark::State& state) {
   recorder.on_session_end(session, "bench");
 }
 BENCHMARK(BM_RecordStatement)->MinTime(2.0);
+
+// The same from several threads at once, each a session of its own, into one log: what the
+// session threads pay when they share the log's staging (its lock and its block), as the
+// gateway's workers do. CPU time is per thread.
+audit::AuditRecorder* shared_recorder = nullptr;
+std::atomic<int> threads_done{0};
+void BM_RecordStatementThreads(benchmark::State& state) {
+  if (state.thread_index() == 0) {
+    shared_log = new Log(audit::Durability::batch);
+    shared_recorder = new audit::AuditRecorder(*shared_log->log, {});
+  }
+  hook::SessionInfo session;
+  session.session_id = "s_3f9a0c2e5b7d4e61a8c" + std::to_string(state.thread_index());
+  session.identity = "bench";
+  PgbenchStatement statement;
+  bool started = false;
+  for (auto _ : state) {  // (Google Benchmark synchronises threads before the loop.)
+    if (!started) {
+      shared_recorder->on_session_start(session);
+      started = true;
+    }
+    statement.record(*shared_recorder, session);
+  }
+  state.SetItemsProcessed(state.iterations());
+  shared_recorder->on_session_end(session, "bench");
+  threads_done.fetch_add(1);
+  if (state.thread_index() == 0) {
+    // Threads leave the loop at different times: the last one out may still be recording.
+    while (threads_done.load() < state.threads()) std::this_thread::yield();
+    threads_done = 0;
+    delete shared_recorder;
+    delete shared_log;
+    shared_recorder = nullptr;
+    shared_log = nullptr;
+  }
+}
+BENCHMARK(BM_RecordStatementThreads)->Threads(1)->Threads(2)->MinTime(2.0);
 
 }  // namespace
 

@@ -381,6 +381,35 @@ TEST(AuditPacked, AMalformedBodyIsNamed) {
   ASSERT_FALSE(longer);
   EXPECT_NE(longer.status().message().find("bytes after its last field"), std::string::npos);
   EXPECT_FALSE(body_json(Kind::session_end, body));
+
+  // A result with masked cells (the masking stage's counts), as the format doc lays it out.
+  std::string result;
+  PackWriter(result)
+      .u8(kPackedBody)
+      .str("s_1")
+      .u64(4)
+      .u64(0)
+      .i64(5)
+      .u64(1)
+      .u64(3)
+      .u8(0)
+      .str("SELECT 1")
+      .u8(0)
+      .u32(1)
+      .str("e\"mail")
+      .u64(1)
+      .u64(1)
+      .u32(1)
+      .str("e\"mail")
+      .u32(25)
+      .u8(0)
+      .u32(1)
+      .opt("x@y");
+  auto rendered = body_json(Kind::result, result);
+  ASSERT_TRUE(rendered) << rendered.status().message();
+  EXPECT_EQ(
+      *rendered,
+      R"({"session":"s_1","n":4,"set":0,"duration_us":5,"rows":1,"bytes":3,"truncated":false,"tag":"SELECT 1","masked":{"e\"mail":1},"columns":[{"name":"e\"mail","type":25,"binary":false}],"data":[["x@y"]]})");
   EXPECT_TRUE(body_has_session(body, "s_1"));
   EXPECT_FALSE(body_has_session(body, "s_"));
 
