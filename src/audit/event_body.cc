@@ -36,7 +36,8 @@ void render_analysis(PackReader& r, JsonWriter& w) {
   w.end_array();
 }
 
-void render_statement(PackReader& r, std::string& out) {
+// Each returns what it found malformed beyond a short read (a code no version wrote), or "".
+std::string render_statement(PackReader& r, std::string& out) {
   const std::string_view session = r.str();
   const std::uint64_t n = r.u64();
   const std::uint8_t origin = r.u8();
@@ -44,10 +45,8 @@ void render_statement(PackReader& r, std::string& out) {
   const std::string_view name = r.str();
   JsonWriter w(out);
   w.begin_object().field("session", session).field("n", n);
-  if (origin < std::size(kOrigins))
-    w.field("origin", kOrigins[origin]);
-  else
-    w.field("origin", static_cast<std::uint64_t>(origin));
+  if (origin >= std::size(kOrigins)) return "an unknown origin code " + std::to_string(origin);
+  w.field("origin", kOrigins[origin]);
   w.field("text", text);
   if (!name.empty()) w.field("name", name);
   if (const std::uint32_t params = r.u32()) {
@@ -66,7 +65,10 @@ void render_statement(PackReader& r, std::string& out) {
     }
     w.end_array();
   }
-  const auto verdict = static_cast<VerdictCode>(r.u8());
+  const std::uint8_t verdict_code = r.u8();
+  if (verdict_code > static_cast<std::uint8_t>(VerdictCode::hold))
+    return "an unknown decision code " + std::to_string(verdict_code);
+  const auto verdict = static_cast<VerdictCode>(verdict_code);
   w.field("decision", std::string_view(verdict == VerdictCode::refuse ? "refuse"
                                        : verdict == VerdictCode::hold ? "hold"
                                                                       : "allow"));
@@ -85,9 +87,10 @@ void render_statement(PackReader& r, std::string& out) {
     if (const std::string_view error = r.str(); !error.empty()) w.field("analysis_error", error);
   }
   w.end_object();
+  return {};
 }
 
-void render_result(PackReader& r, std::string& out) {
+std::string render_result(PackReader& r, std::string& out) {
   const std::string_view session = r.str();
   const std::uint64_t n = r.u64();
   const std::uint64_t set = r.u64();
@@ -140,6 +143,7 @@ void render_result(PackReader& r, std::string& out) {
     w.end_array();
   }
   w.end_array().end_object();
+  return {};
 }
 
 }  // namespace
@@ -198,6 +202,7 @@ void finish_statement(std::string_view packed, const std::shared_ptr<const void>
   const auto at = reinterpret_cast<std::uintptr_t>(held.get()) * 0x9e3779b97f4a7c15ull;
   Packed& slot = recent[at >> (64 - kBits)];
   if (slot.analysis != held) {
+    slot.analysis.reset();  // should packing throw, the slot holds nothing
     slot.bytes.clear();
     pack_analysis(static_cast<const sql::Analysis*>(held.get()), slot.bytes);
     slot.analysis = held;
@@ -208,16 +213,17 @@ void finish_statement(std::string_view packed, const std::shared_ptr<const void>
 Result<std::string> body_json(Kind kind, std::string_view body) {
   if (body.empty() || static_cast<std::uint8_t>(body[0]) != kPackedBody) return std::string(body);
   PackReader r(body.substr(1));
-  std::string out;
+  std::string out, bad;
   if (kind == Kind::statement)
-    render_statement(r, out);
+    bad = render_statement(r, out);
   else if (kind == Kind::result)
-    render_result(r, out);
+    bad = render_result(r, out);
   else
     return error(Code::invalid_argument,
                  "a packed body in a " + std::string(kind_name(kind)) +
                      " record (only statement and result records are packed)");
   if (!r.ok()) return error(Code::invalid_argument, "the packed body ends inside a field");
+  if (!bad.empty()) return error(Code::invalid_argument, "the packed body has " + bad);
   if (!r.done())
     return error(Code::invalid_argument, "the packed body has bytes after its last field");
   return out;

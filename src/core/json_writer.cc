@@ -61,7 +61,10 @@ JsonWriter& JsonWriter::key(JsonKey k) {
 }
 JsonWriter& JsonWriter::key_string(std::string_view k) {
   separator();
-  escaped(k);
+  if (is_valid_utf8(k))
+    escaped(k);
+  else
+    escaped("base64:" + crypto::base64_encode(k));
   out_.push_back(':');
   after_key_ = true;
   return *this;

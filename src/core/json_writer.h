@@ -38,9 +38,11 @@ class JsonWriter {
   JsonWriter& begin_array();
   JsonWriter& end_array();
   JsonWriter& key(JsonKey k);
-  JsonWriter& key_string(std::string_view k);  // a key not known until run time (escaped)
-  JsonWriter& string(std::string_view s);      // must be valid UTF-8
-  JsonWriter& text(std::string_view s);        // any bytes (see above)
+  // A key not known until the program runs: escaped, and bytes that are not valid UTF-8 as
+  // "base64:..." (a key cannot be an object).
+  JsonWriter& key_string(std::string_view k);
+  JsonWriter& string(std::string_view s);  // must be valid UTF-8
+  JsonWriter& text(std::string_view s);    // any bytes (see above)
   JsonWriter& number(std::int64_t v);
   JsonWriter& unsigned_number(std::uint64_t v);
   JsonWriter& boolean(bool v);

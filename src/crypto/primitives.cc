@@ -18,7 +18,8 @@ namespace sluice::crypto {
 // statement). OpenSSL's low-level SHA256_* functions, deprecated in 3.0 in favour of EVP but
 // still there, run the same code without EVP's ~100 ns of set-up and checks per call (a
 // record is a few hundred bytes: a quarter of its hashing time; bench/RESULTS.md, issue 5,
-// eleventh session).
+// eleventh session). They bypass OpenSSL's providers: a build that must hash through a FIPS
+// provider should return to EVP here.
 Digest sha256(std::string_view data) {
   SHA256_CTX c;
   Digest out{};

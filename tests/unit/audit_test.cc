@@ -381,6 +381,12 @@ TEST(AuditPacked, AMalformedBodyIsNamed) {
   ASSERT_FALSE(longer);
   EXPECT_NE(longer.status().message().find("bytes after its last field"), std::string::npos);
   EXPECT_FALSE(body_json(Kind::session_end, body));
+  std::string unknown = body;
+  ASSERT_EQ(unknown[37], '\0');  // the decision: allow
+  unknown[37] = 7;
+  auto bad = body_json(Kind::statement, unknown);
+  ASSERT_FALSE(bad) << *bad;
+  EXPECT_NE(bad.status().message().find("unknown decision code 7"), std::string::npos);
 
   // A result with masked cells (the masking stage's counts), as the format doc lays it out.
   std::string result;
