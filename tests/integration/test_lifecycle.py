@@ -28,6 +28,18 @@ def paused(gateway):
         os.kill(gateway.proc.pid, signal.SIGCONT)
 
 
+@contextlib.contextmanager
+def raw_session(gateway, pg, identity):
+    """A raw protocol client logged in as `identity`, with its one server connection open."""
+    raw = RawClient(gateway.port, timeout=5.0)
+    try:
+        assert raw.login(gateway.issue(identity), user=identity) is None
+        assert upstream_backends(pg, identity) == 1
+        yield raw
+    finally:
+        raw.close()
+
+
 def upstream_backends(pg, identity):
     rows = pg.sql("select count(*) from pg_stat_activity where application_name like "
                   f"'{identity}/%' or application_name = '{identity}'")
@@ -115,11 +127,7 @@ def test_the_server_closing_an_idle_session_ends_it_at_once(gateway, pg):
     """The server's FATAL and its close often reach the gateway together, in one readiness
     event; the gateway passes the FATAL on and closes the client's connection without waiting
     for the client to send anything."""
-    token = gateway.issue("olga")
-    raw = RawClient(gateway.port, timeout=5.0)
-    try:
-        assert raw.login(token, user="olga") is None
-        assert upstream_backends(pg, "olga") == 1
+    with raw_session(gateway, pg, "olga") as raw:
         # Paused, the gateway finds the FATAL and the close already there when it wakes.
         with paused(gateway):
             pg.sql("select pg_terminate_backend(pid) from pg_stat_activity "
@@ -130,19 +138,13 @@ def test_the_server_closing_an_idle_session_ends_it_at_once(gateway, pg):
         started = time.time()
         assert raw.read_msg() == (None, None)  # closed by the gateway
         assert time.time() - started < 2
-    finally:
-        raw.close()
 
 
 def test_a_client_that_closes_mid_message_ends_its_session_at_once(gateway, pg):
     """Half a message and the client's close reach the gateway together, in one readiness
     event. The half message leaves the gateway waiting for more bytes, and no further event
     comes, so only the event itself can say that the client has gone."""
-    token = gateway.issue("petra")
-    raw = RawClient(gateway.port, timeout=5.0)
-    try:
-        assert raw.login(token, user="petra") is None
-        assert upstream_backends(pg, "petra") == 1
+    with raw_session(gateway, pg, "petra") as raw:
         with paused(gateway):
             raw.send(b"Q" + struct.pack("!i", 100) + b"select ")  # 93 bytes short
             raw.sock.shutdown(socket.SHUT_WR)
@@ -151,8 +153,6 @@ def test_a_client_that_closes_mid_message_ends_its_session_at_once(gateway, pg):
             time.sleep(0.05)
         assert upstream_backends(pg, "petra") == 0
         raw.read_all_until_close()  # returns: the gateway closed the client's side too
-    finally:
-        raw.close()
 
 
 def test_cancel_request_cancels_pg_sleep(gateway, token):
