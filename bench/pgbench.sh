@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# pgbench -S (select-only) through three targets side by side in one run:
+# pgbench -S (select-only; WORKLOAD=tpcb for pgbench's default TPC-B-like script) through three
+# targets side by side in one run:
 #   direct PostgreSQL, pgbouncer (session mode), and Sluice.
 # For each: TPS, average latency, the proxy's CPU µs per statement (from /proc), and ratios.
 #
@@ -15,10 +16,13 @@
 # On stderr, per statement for each proxy: user and system CPU µs, context switches
 # (voluntary: it blocked; involuntary: it was preempted), and CPU µs by thread.
 # PROFILE=DIR records each Sluice run with `perf record -g` into DIR/<target>-<mode>-<clients>.data
-# (read with `perf report -i FILE --no-children`). PROFILE_ALL=DIR instead records the whole
-# machine (`perf record -a`, no call graphs) during every target's runs (with PROFILE also set,
-# Sluice's runs get only PROFILE's recording), e.g. to see where the database's backends spend
-# their time behind each proxy (`bench/perf_diff.py --comm postgres`).
+# (read with `perf report -i FILE --no-children`); PROFILE_EVENT replaces its sampling
+# (default "-F 1999"), e.g. PROFILE_EVENT="-e page-faults --call-graph dwarf" to find who
+# faults.
+# PROFILE_ALL=DIR instead records the whole machine (`perf record -a`, no call graphs) during
+# every target's runs (with PROFILE also set, Sluice's runs get only PROFILE's recording), e.g.
+# to see where the database's backends spend their time behind each proxy
+# (`bench/perf_diff.py --comm postgres`).
 # BASE=path/to/another/sluice adds a gateway `sluice-base` run from that binary, e.g. a
 # build of the previous commit, for an A/B comparison in the same run; its audit mode is
 # BASE_AUDIT (off, batch or fsync; default off), and its column "new/" is the TPS of the
@@ -54,6 +58,15 @@ WORKERS=${WORKERS:-0}
 BUSY_POLL=${BUSY_POLL:-0}
 PIN=${PIN:-0}
 SCALE=${SCALE:-10}
+# select (pgbench -S: one SELECT per transaction, the proxy's worst case) or tpcb (pgbench's
+# default script: BEGIN, three UPDATEs, a SELECT, an INSERT and END, 7 statements per
+# transaction). CPU figures are per statement either way; TPS is transactions per second.
+WORKLOAD=${WORKLOAD:-select}
+case "$WORKLOAD" in
+  select) workload_flag=(-S); per_tx=1 ;;
+  tpcb) workload_flag=(); per_tx=7 ;;
+  *) echo "pgbench.sh: WORKLOAD is select or tpcb, not $WORKLOAD" >&2; exit 2 ;;
+esac
 PGBIN=/usr/lib/postgresql/15/bin
 here=$(dirname "$(readlink -f "$0")")
 
@@ -231,7 +244,7 @@ run() {  # target port password pid mode clients
   [ "$pid" != - ] && before=$(proc_counters "$pid") && th_before=$(thread_ticks "$pid")
   if [ -n "${PROFILE:-}" ] && [[ $target == sluice-* ]]; then
     mkdir -p "$PROFILE"
-    perf record -q -F 1999 -g -p "$pid" -o "$PROFILE/$target-$mode-$clients.data" \
+    perf record -q -g ${PROFILE_EVENT:--F 1999} -p "$pid" -o "$PROFILE/$target-$mode-$clients.data" \
       -- sleep "$DURATION" >/dev/null 2>&1 &
     perf_pid=$!
   elif [ -n "${PROFILE_ALL:-}" ]; then
@@ -246,7 +259,7 @@ run() {  # target port password pid mode clients
     split=(/usr/bin/python3 "$here/steady_split.py" "$target $mode $clients"
            "$(head -1 "$work/data/postmaster.pid")" "$pid" --)
   fi
-  out=$(PGPASSWORD=$password $(pin 0) "${split[@]}" pgbench -n -S -M "$mode" -c "$clients" \
+  out=$(PGPASSWORD=$password $(pin 0) "${split[@]}" pgbench -n "${workload_flag[@]}" -M "$mode" -c "$clients" \
         -j "$clients" -T "$DURATION" -h 127.0.0.1 -p "$port" -U bench bench 2>&1 || true)
   grep '^steady ' <<<"$out" >&2 || true
   m_after=$(machine_ticks)
@@ -258,7 +271,7 @@ run() {  # target port password pid mode clients
   [ "$pid" != - ] && after=$(proc_counters "$pid") && th_after=$(thread_ticks "$pid")
   tps=$(echo "$out" | awk '/^tps/ {print $3; exit}')
   lat=$(echo "$out" | awk '/latency average/ {print $4; exit}')
-  echo "$m_before $m_after" | awk -v tps="${tps:-0}" -v d="$DURATION" -v hz="$tick_hz" -v what="$target $mode $clients" \
+  echo "$m_before $m_after" | awk -v tps="${tps:-0}" -v d="$((DURATION * per_tx))" -v hz="$tick_hz" -v what="$target $mode $clients" \
     '{ busy = $4 - $1; idle = $5 - $2; if (tps <= 0 || busy + idle <= 0) exit
        n = tps * d
        printf "machine %s: %.0f%% idle, all processes %.1f us CPU per statement, the database %.1f us\n",
@@ -267,14 +280,14 @@ run() {  # target port password pid mode clients
   if [ "$pid" != - ]; then
     # Per statement: CPU µs (user + system) for the table; on stderr user and system apart,
     # and context switches.
-    cpu=$(echo "$before $after" | awk -v tps="$tps" -v d="$DURATION" -v hz="$tick_hz" \
+    cpu=$(echo "$before $after" | awk -v tps="$tps" -v d="$((DURATION * per_tx))" -v hz="$tick_hz" \
           '{ printf "%.1f", ($6 + $7 - $1 - $2) / hz * 1e6 / (tps * d) }')
     echo "$before $after" |
-      awk -v tps="$tps" -v d="$DURATION" -v hz="$tick_hz" -v what="$target $mode $clients" \
+      awk -v tps="$tps" -v d="$((DURATION * per_tx))" -v hz="$tick_hz" -v what="$target $mode $clients" \
       '{ n = tps * d; printf "per statement %s: user %.1f us, sys %.1f us, ctx switches voluntary %.3f involuntary %.3f, minor faults %.3f\n",
          what, ($6 - $1) / hz * 1e6 / n, ($7 - $2) / hz * 1e6 / n, ($8 - $3) / n, ($9 - $4) / n, ($10 - $5) / n }' >&2
     # CPU µs per statement of each thread that used any.
-    echo "$th_before | $th_after" | awk -v tps="$tps" -v d="$DURATION" -v hz="$tick_hz" -v what="$target $mode $clients" '
+    echo "$th_before | $th_after" | awk -v tps="$tps" -v d="$((DURATION * per_tx))" -v hz="$tick_hz" -v what="$target $mode $clients" '
       { split($0, halves, "[|]"); nb = split(halves[1], b, " "); na = split(halves[2], a, " ")
         for (i = 1; i <= nb; i++) { split(b[i], x, ":"); before[x[1]] = x[2] }
         line = ""
@@ -319,7 +332,7 @@ for round in $(seq "$REPEAT"); do
 done
 
 echo
-echo "pgbench -S: median of $REPEAT runs of ${DURATION}s; scale $SCALE; $(nproc) cores; pin=$PIN; sluice workers=$( [ "$WORKERS" = 0 ] && echo "one per core" || echo "$WORKERS"), busy_poll_us=$BUSY_POLL; audit: $AUDIT${BASE:+; base: $BASE, audit ${BASE_AUDIT:-off}, busy_poll_us=${BASE_BUSY_POLL:-$BUSY_POLL}, workers=${BASE_WORKERS:-$WORKERS}}$( [ "${POLICY:-0}" = 1 ] && echo '; agent-baseline policy')"
+echo "pgbench $([ "$WORKLOAD" = select ] && echo "-S" || echo "(TPC-B-like, 7 statements per transaction)"): median of $REPEAT runs of ${DURATION}s; scale $SCALE; $(nproc) cores; pin=$PIN; sluice workers=$( [ "$WORKERS" = 0 ] && echo "one per core" || echo "$WORKERS"), busy_poll_us=$BUSY_POLL; audit: $AUDIT${BASE:+; base: $BASE, audit ${BASE_AUDIT:-off}, busy_poll_us=${BASE_BUSY_POLL:-$BUSY_POLL}, workers=${BASE_WORKERS:-$WORKERS}}$( [ "${POLICY:-0}" = 1 ] && echo '; agent-baseline policy')"
 /usr/bin/python3 - "$results" "${BASE_AUDIT:-off}" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]

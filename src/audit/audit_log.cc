@@ -48,6 +48,7 @@ Status AuditLog::start(std::optional<std::pair<std::uint64_t, Hash>> witness) {
   std::lock_guard lk(mu_);
   if (!st.is_ok()) failed_ = st;
   started_ = true;
+  accepting_ = failed_.is_ok();
   last_checkpoint_ = std::chrono::steady_clock::now();
   writer_ = std::thread([this] { run(); });
   return st;
@@ -141,7 +142,8 @@ Status AuditLog::open_segment(std::uint64_t number, const std::string& recovered
   body += "}";
   std::string buf;
   FrameWriter frames(0);
-  Record r{Kind::segment_start, head_seq_ + 1, now_us(), head_, std::move(body)};
+  last_time_us_ = std::max(last_time_us_, now_us());
+  Record r{Kind::segment_start, head_seq_ + 1, last_time_us_, head_, std::move(body)};
   std::string bytes = encode_record(r);
   frames.add(bytes, buf);
   // The new file and its directory entry are durable before anything in it counts.
@@ -176,23 +178,40 @@ std::uint64_t AuditLog::append_packed(Kind kind, std::initializer_list<std::stri
   return append_entry(kind, packed, finish, std::move(held), awaited);
 }
 
+AuditLog::Stage& AuditLog::my_stage() {
+  // Threads take stages in turn as they first append: the gateway's workers get one each.
+  static std::atomic<std::size_t> threads{0};
+  thread_local const std::size_t index = threads.fetch_add(1) % kStages;
+  return stages_[index];
+}
+
 std::uint64_t AuditLog::append_entry(Kind kind, std::initializer_list<std::string_view> parts,
                                      Finish finish, std::shared_ptr<const void> held,
                                      bool awaited) {
-  constexpr std::size_t kWakeAt = 4096;  // bounds the queue between passes
-  std::lock_guard lk(mu_);
-  if (!failed_.is_ok() || stop_ || !started_) return 0;
-  std::uint64_t ticket = next_ticket_++;
-  Block& b = *staged_;
-  // The bytes first: should either step throw, no entry points at bytes that are not there.
-  const std::size_t offset = b.bytes.size();
-  for (std::string_view part : parts) b.bytes.append(part);
-  // The time is read under the lock, so that records' times follow their order.
-  b.entries.push_back(
-      {ticket, kind, now_us(), offset, b.bytes.size() - offset, finish, std::move(held), false});
-  bool wake = b.entries.size() == kWakeAt;
-  if (awaited && options_.durability == Durability::fsync && awaited_queued_++ == 0) wake = true;
-  if (wake) cv_.notify_one();
+  constexpr std::size_t kWakeAt = 4096;  // bounds a stage's queue between passes
+  Stage& stage = my_stage();
+  std::uint64_t ticket;
+  bool wake;
+  {
+    std::lock_guard lk(stage.mu);
+    if (!accepting_) return 0;
+    Block& b = *stage.block;
+    // The bytes first: should either step throw, no entry points at bytes that are not there.
+    const std::size_t offset = b.bytes.size();
+    for (std::string_view part : parts) b.bytes.append(part);
+    // Tickets follow the order of appends across threads (a session's events are ordered by
+    // its thread, or by the hand-over between threads); the writer writes in ticket order.
+    // (Should push_back throw, the ticket is skipped: nobody was given it.)
+    ticket = next_ticket_.fetch_add(1);
+    b.entries.push_back(
+        {ticket, kind, now_us(), offset, b.bytes.size() - offset, finish, std::move(held), false});
+    wake = b.entries.size() == kWakeAt || (awaited && options_.durability == Durability::fsync);
+  }
+  if (wake && !wake_.exchange(true)) {
+    // Taking mu_ orders this after the writer's check of wake_, or after it started to wait.
+    std::lock_guard lk(mu_);
+    cv_.notify_one();
+  }
   return ticket;
 }
 
@@ -241,7 +260,7 @@ std::uint64_t AuditLog::durable_ticket() const {
 void AuditLog::flush() {
   std::unique_lock lk(mu_);
   if (!writer_.joinable()) return;
-  std::uint64_t target = next_ticket_ - 1;
+  std::uint64_t target = next_ticket_.load() - 1;
   flush_requested_ = std::max(flush_requested_, target);
   cv_.notify_one();
   durable_cv_.wait_for(lk, std::chrono::seconds(10),
@@ -253,6 +272,7 @@ void AuditLog::close() {
     std::lock_guard lk(mu_);
     if (!writer_.joinable()) return;
     stop_ = true;
+    accepting_ = false;
     cv_.notify_one();
   }
   writer_.join();
@@ -303,47 +323,84 @@ void AuditLog::finish(Block& block) {
 
 void AuditLog::add_record(Kind kind, std::int64_t time_us, std::string_view body,
                           std::string& out) {
-  encode_record(kind, head_seq_ + 1, time_us, head_, body, record_);
+  last_time_us_ = std::max(last_time_us_, time_us);
+  encode_record(kind, head_seq_ + 1, last_time_us_, head_, body, record_);
   frames_.add(record_, out);
   head_ = hash_bytes(record_);
   ++head_seq_;
   ++since_checkpoint_;
 }
 
-// Keeps the records a pass just added (`added`: their seqs and entries in `block`) for the
-// live tail, under one lock. The tail's byte budget counts whole blocks, since a block stays
-// in memory while any of its records is kept; blocks that leave the tail go back to the
-// writer for reuse.
-void AuditLog::remember(const std::shared_ptr<const Block>& block,
-                        const std::vector<std::pair<std::uint64_t, std::size_t>>& added) {
+// Keeps the records a pass just added (`added`: their seqs and entries in `pass`) for the
+// live tail, under one lock. The tail's byte budget counts whole passes, since a pass stays
+// in memory while any of its records is kept; the blocks of a pass that leaves the tail go
+// back to the writer for reuse.
+void AuditLog::remember(const std::shared_ptr<const Pass>& pass, const std::vector<Added>& added) {
   constexpr std::size_t kRecentRecords = 20'000;
   constexpr std::size_t kRecentBytes = 64 << 20;
   if (added.empty()) return;
   std::lock_guard lk(recent_mu_);
-  auto release = [this](std::shared_ptr<const Block> gone, const RecentRef* neighbour) {
-    if (neighbour && neighbour->block == gone) return;  // other records still hold it
+  auto release = [this](std::shared_ptr<const Pass> gone, const RecentRef* neighbour) {
+    if (neighbour && neighbour->pass == gone) return;  // other records still hold it
     recent_bytes_ -= gone->footprint();
+    if (gone.use_count() > 1) return;  // a reader of the tail still holds it
     // Reused unless a burst made it large: that memory goes back to the allocator.
-    if (gone.use_count() == 1 && free_blocks_.size() < 2 &&
-        gone->bytes.capacity() + gone->finished.capacity() <= (8u << 20))
-      free_blocks_.push_back(std::const_pointer_cast<Block>(std::move(gone)));
+    for (const auto& b : gone->blocks)
+      if (free_blocks_.size() < kStages && b.use_count() == 1 &&
+          b->bytes.capacity() + b->finished.capacity() <= (8u << 20))
+        free_blocks_.push_back(b);
   };
   // After a failed write the chain resumes at an earlier seq: drop what was not kept.
-  while (!recent_.empty() && recent_.back().seq >= added.front().first) {
-    std::shared_ptr<const Block> gone = std::move(recent_.back().block);
+  while (!recent_.empty() && recent_.back().seq >= added.front().seq) {
+    std::shared_ptr<const Pass> gone = std::move(recent_.back().pass);
     recent_.pop_back();
     release(std::move(gone), recent_.empty() ? nullptr : &recent_.back());
   }
-  if (recent_.empty() || recent_.back().block != block) recent_bytes_ += block->footprint();
-  for (const auto& [seq, index] : added) {
-    const Block::Entry& e = block->entries[index];
-    recent_.push_back({seq, e.kind, e.time_us, block, block->body(e)});
+  recent_bytes_ += pass->footprint();
+  for (const Added& a : added) {
+    const Block& b = *pass->blocks[a.block];
+    const Block::Entry& e = b.entries[a.index];
+    recent_.push_back({a.seq, e.kind, e.time_us, pass, b.body(e)});
   }
   while (recent_.size() > kRecentRecords || recent_bytes_ > kRecentBytes) {
-    std::shared_ptr<const Block> gone = std::move(recent_.front().block);
+    std::shared_ptr<const Pass> gone = std::move(recent_.front().pass);
     recent_.pop_front();
     release(std::move(gone), recent_.empty() ? nullptr : &recent_.front());
   }
+}
+
+std::shared_ptr<AuditLog::Pass> AuditLog::cut(std::vector<std::shared_ptr<Block>>& spares) {
+  auto pass = std::make_shared<Pass>();
+  pass->blocks.reserve(kStages);
+  {
+    std::array<std::unique_lock<std::mutex>, kStages> held;
+    for (std::size_t i = 0; i < kStages; ++i) held[i] = std::unique_lock(stages_[i].mu);
+    for (Stage& s : stages_) {
+      if (s.block->entries.empty()) continue;
+      pass->blocks.push_back(std::exchange(s.block, std::move(spares.back())));
+      spares.pop_back();
+    }
+  }
+  if (pass->blocks.empty()) return nullptr;
+  return pass;
+}
+
+std::size_t AuditLog::clear_stages() {
+  std::size_t dropped = 0;
+  for (Stage& s : stages_) {
+    std::lock_guard lk(s.mu);
+    dropped += s.block->entries.size();
+    s.block->clear();
+  }
+  return dropped;
+}
+
+bool AuditLog::stages_empty() {
+  for (Stage& s : stages_) {
+    std::lock_guard lk(s.mu);
+    if (!s.block->entries.empty()) return false;
+  }
+  return true;
 }
 
 void AuditLog::add_checkpoint(bool final, std::string& out) {
@@ -393,7 +450,8 @@ void AuditLog::complete_waiters(std::uint64_t durable, bool failed) {
     std::lock_guard lk(mu_);
     if (failed) {
       // Everything appended and not yet durable is lost, whatever happens next.
-      if (next_ticket_ - 1 > durable_) lost_.emplace_back(durable_ + 1, next_ticket_ - 1);
+      const std::uint64_t last = next_ticket_.load() - 1;
+      if (last > durable_) lost_.emplace_back(durable_ + 1, last);
     } else {
       durable_ = std::max(durable_, durable);
     }
@@ -416,9 +474,9 @@ void AuditLog::fail(const Status& st) {
   {
     std::lock_guard lk(mu_);
     failed_ = st;
-    dropped = staged_->entries.size();
-    staged_->clear();
-    awaited_queued_ = 0;
+    accepting_ = false;
+    dropped = clear_stages();
+    wake_ = false;
   }
   if (file_) (void)file_->close();
   file_.reset();
@@ -445,18 +503,21 @@ void AuditLog::fail(const Status& st) {
 void AuditLog::run() {
   using Clock = std::chrono::steady_clock;
   std::string buf;
+  // Empty blocks, one for each stage a cut may take: reused ones from the tail first (their
+  // memory is warm and sized), new ones when the tail has none to give back.
+  std::vector<std::shared_ptr<Block>> spares;
   for (;;) {
-    std::shared_ptr<Block> batch;
+    std::shared_ptr<Pass> pass;
     bool stopping, flush;
-    if (!spare_) {
+    {
       std::lock_guard lk(recent_mu_);
-      if (!free_blocks_.empty()) {
-        spare_ = std::move(free_blocks_.back());
+      while (spares.size() < kStages && !free_blocks_.empty()) {
+        spares.push_back(std::move(free_blocks_.back()));
         free_blocks_.pop_back();
-        spare_->clear();
+        spares.back()->clear();
       }
     }
-    if (!spare_) spare_ = std::make_shared<Block>();
+    while (spares.size() < kStages) spares.insert(spares.begin(), std::make_shared<Block>());
     {
       std::unique_lock lk(mu_);
       // Records nobody waits for (results, session events) are written and synced within
@@ -464,10 +525,9 @@ void AuditLog::run() {
       auto wait = options_.batch_interval;
       if (!failed_.is_ok()) wait = std::chrono::milliseconds(1000);
       cv_.wait_for(lk, wait, [&] {
-        return stop_ || (awaited_queued_ > 0 && failed_.is_ok()) ||
-               staged_->entries.size() >= 4096 || flush_requested_ > durable_;
+        return stop_ || (wake_ && failed_.is_ok()) || flush_requested_ > durable_;
       });
-      awaited_queued_ = 0;
+      wake_ = false;
       stopping = stop_;
       if (!failed_.is_ok()) {
         if (stopping) break;
@@ -477,30 +537,45 @@ void AuditLog::run() {
         lk.lock();
         if (st.is_ok()) {
           failed_ = Status::ok();
-          durable_ = next_ticket_ - 1;  // everything before was answered (refused)
+          durable_ = next_ticket_.load() - 1;  // everything before was answered (refused)
+          accepting_ = !stop_;
           log::info("audit", "the audit log is writable again (", segment_name(segment_), ")");
         }
         continue;
       }
       flush = flush_requested_ > durable_;
-      if (!staged_->entries.empty()) batch = std::exchange(staged_, std::move(spare_));
+      pass = cut(spares);
     }
     std::uint64_t written = written_ticket_;  // the last ticket in `buf` or on disk
     Status st;
-    if (batch) {
-      finish(*batch);
+    if (pass) {
+      for (auto& b : pass->blocks) finish(*b);
       added_.clear();
-      for (std::size_t i = 0; i < batch->entries.size(); ++i) {
-        const Block::Entry& e = batch->entries[i];
+      // Each stage's entries are in ticket order: merge them.
+      const std::size_t n = pass->blocks.size();
+      std::array<std::uint32_t, kStages> at{};
+      for (;;) {
+        std::size_t pick = n;
+        for (std::size_t i = 0; i < n; ++i) {
+          const auto& entries = pass->blocks[i]->entries;
+          if (at[i] < entries.size() &&
+              (pick == n || entries[at[i]].ticket < pass->blocks[pick]->entries[at[pick]].ticket))
+            pick = i;
+        }
+        if (pick == n) break;
+        Block& b = *pass->blocks[pick];
+        Block::Entry& e = b.entries[at[pick]];
         if (frames_.offset() >= options_.segment_bytes) {
           st = rotate(buf, written);
           if (!st.is_ok()) break;
         }
-        add_record(e.kind, e.time_us, batch->body(e), buf);
-        added_.emplace_back(head_seq_, i);
+        add_record(e.kind, e.time_us, b.body(e), buf);
+        e.time_us = last_time_us_;  // as written (add_record), for the live tail
+        added_.push_back({head_seq_, static_cast<std::uint32_t>(pick), at[pick]});
         written = written_ticket_ = e.ticket;
+        ++at[pick];
       }
-      remember(batch, added_);
+      remember(pass, added_);
     }
     written = written_ticket_;
     if (!st.is_ok()) {
@@ -527,10 +602,7 @@ void AuditLog::run() {
       last_checkpoint_ = Clock::now();
       if (sink_) sink_(head_seq_, head_, segment_);
     }
-    if (stopping) {
-      std::lock_guard lk(mu_);
-      if (staged_->entries.empty()) break;
-    }
+    if (stopping && stages_empty()) break;
   }
   if (file_) (void)file_->close();
   file_.reset();

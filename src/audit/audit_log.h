@@ -14,6 +14,8 @@
 // and the writer retries with a new segment every second.
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -73,8 +75,9 @@ class AuditLog {
   // those wake the writer at once; the rest are written on its next pass (within
   // batch_interval), so that a result record does not start a sync that the next
   // statement's record must then wait behind.
-  // The body is copied into a shared staging buffer: no allocation per event once warm, and
-  // the writer takes all events since its last pass in one swap.
+  // The body is copied into the calling thread's staging block: no allocation per event once
+  // warm, no lock shared with sessions on other threads, and the writer takes every thread's
+  // events since its last pass in one cut.
   std::uint64_t append(Kind kind, std::string_view body, bool awaited = false);
 
   // The same as append(), for a body the caller hands over in parts (a result's rows are
@@ -122,8 +125,8 @@ class AuditLog {
   const AuditOptions& options() const { return options_; }
 
  private:
-  // Events appended since the writer's last pass, their bodies packed into one buffer. The
-  // writer takes the whole block; the live tail keeps it while it holds any of its records.
+  // Events one stage took since the writer's last pass, their bodies packed into one buffer.
+  // The writer takes the whole block.
   struct Block {
     struct Entry {
       std::uint64_t ticket;
@@ -147,14 +150,40 @@ class AuditLog {
       entries.clear();
     }
   };
+  // The blocks one writer pass took, one from each stage that had events. The live tail
+  // keeps it while it holds any of its records.
+  struct Pass {
+    std::vector<std::shared_ptr<Block>> blocks;
+    std::size_t footprint() const {
+      std::size_t n = 0;
+      for (const auto& b : blocks) n += b->footprint();
+      return n;
+    }
+  };
   // A record in the live tail: its body stays in the block it was appended in.
   struct RecentRef {
     std::uint64_t seq;
     Kind kind;
     std::int64_t time_us;
-    std::shared_ptr<const Block> block;
-    std::string_view body;  // in `block`
+    std::shared_ptr<const Pass> pass;
+    std::string_view body;  // in one of `pass`'s blocks
   };
+  // Where events wait for the writer: one stage per appending thread (threads beyond kStages
+  // share), so that sessions on different workers do not contend for one lock and one
+  // buffer. A ticket is taken under its stage's lock and the writer's cut holds every
+  // stage's lock at once, so a cut has every event whose ticket was issued before it.
+  static constexpr std::size_t kStages = 8;
+  struct alignas(64) Stage {
+    std::mutex mu;
+    std::shared_ptr<Block> block = std::make_shared<Block>();
+  };
+  // Which writer pass wrote a record: its seq, and its entry (block, then index in it).
+  struct Added {
+    std::uint64_t seq;
+    std::uint32_t block;
+    std::uint32_t index;
+  };
+  Stage& my_stage();
   std::uint64_t append_entry(Kind kind, std::initializer_list<std::string_view> parts,
                              Finish finish, std::shared_ptr<const void> held, bool awaited);
   // Makes the bodies of a block the writer took that need it (before any of it is in the
@@ -170,8 +199,12 @@ class AuditLog {
   Status recover_and_open();
   Status open_segment(std::uint64_t number, const std::string& recovered);
   void add_record(Kind kind, std::int64_t time_us, std::string_view body, std::string& out);
-  void remember(const std::shared_ptr<const Block>& block,
-                const std::vector<std::pair<std::uint64_t, std::size_t>>& added);
+  // Under mu_: takes every stage's block that has events, replacing it from `spares`.
+  std::shared_ptr<Pass> cut(std::vector<std::shared_ptr<Block>>& spares);
+  // Under mu_: empties every stage; returns how many events were dropped.
+  std::size_t clear_stages();
+  bool stages_empty();
+  void remember(const std::shared_ptr<const Pass>& pass, const std::vector<Added>& added);
   void add_checkpoint(bool final, std::string& out);
   // Seals the segment (written and synced with `buf`) and opens the next one.
   Status rotate(std::string& buf, std::uint64_t written_ticket);
@@ -185,17 +218,23 @@ class AuditLog {
   FileSystem& fs_;
   CheckpointSink sink_;
 
+  std::array<Stage, kStages> stages_;
+  std::atomic<std::uint64_t> next_ticket_{1};
+  // Appends are taken: started, not stopping, healthy. Changed under mu_ (and, to refuse,
+  // before every stage is emptied), read under a stage's lock.
+  std::atomic<bool> accepting_{false};
+  // An append asked the writer to run now: a record someone waits for (fsync), or a full
+  // stage. Set before taking mu_ to notify, so the writer cannot miss it.
+  std::atomic<bool> wake_{false};
+
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::condition_variable durable_cv_;
-  std::shared_ptr<Block> staged_ = std::make_shared<Block>();
   std::vector<Waiter> waiters_;
-  std::uint64_t next_ticket_ = 1;
   std::uint64_t durable_ = 0;  // every ticket up to this one is durable or lost
   // Tickets dropped by a failed write: never durable, whatever durable_ says later.
   std::vector<std::pair<std::uint64_t, std::uint64_t>> lost_;
   std::uint64_t flush_requested_ = 0;
-  std::size_t awaited_queued_ = 0;  // records in staged_ someone waits for
 
   Status failed_;  // ok while healthy
   bool stop_ = false;
@@ -218,13 +257,16 @@ class AuditLog {
   std::uint64_t synced_seq_ = 0;
   std::uint64_t since_checkpoint_ = 0;
   std::uint64_t written_ticket_ = 0;  // the last event handed to the file
+  // The last record's time. A record is never given an earlier one: events' times are read
+  // on their threads (in their stages), the writer's records' when it writes them.
+  std::int64_t last_time_us_ = 0;
   std::chrono::steady_clock::time_point last_checkpoint_{};
   std::chrono::steady_clock::time_point last_sync_{};
   std::string retry_reason_;
-  std::string record_;                                        // scratch: the record being framed
-  std::vector<std::pair<std::uint64_t, std::size_t>> added_;  // scratch: a pass's records
-  std::shared_ptr<Block> spare_;                              // an empty block, ready to swap in
-  std::vector<std::shared_ptr<Block>> free_blocks_;           // blocks the tail let go of
+  std::string record_;        // scratch: the record being framed
+  std::vector<Added> added_;  // scratch: a pass's records
+  // Under recent_mu_: blocks the tail let go of, for the writer to reuse.
+  std::vector<std::shared_ptr<Block>> free_blocks_;
 };
 
 }  // namespace sluice::audit

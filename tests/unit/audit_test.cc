@@ -530,6 +530,59 @@ TEST(AuditLog, NoAcknowledgedRecordIsLostInACrash) {
   }
 }
 
+// Sessions on several threads append at once, each into its own stage: the log holds every
+// event once, in the order of their tickets (so each thread's events in the order it
+// appended them), with times that never go back, and the live tail agrees.
+TEST(AuditLog, ThreadsAppendingAtOnceAreWrittenInTicketOrder) {
+  Fixture f;
+  auto o = options(Durability::batch);
+  o.batch_interval = std::chrono::milliseconds(200);  // full stages wake the writer first
+  auto log = f.open(o);
+  constexpr int kThreads = 4, kEach = 6'000;  // more than a stage holds before it wakes it
+  std::vector<std::vector<std::uint64_t>> tickets(kThreads);
+  std::vector<std::thread> writers;
+  for (int t = 0; t < kThreads; ++t)
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        auto ticket = log->append(Kind::statement, body(t * kEach + i));
+        ASSERT_GT(ticket, 0u);
+        if (!tickets[t].empty()) {
+          ASSERT_GT(ticket, tickets[t].back());
+        }
+        tickets[t].push_back(ticket);
+      }
+    });
+  for (auto& w : writers) w.join();
+  log->flush();
+  std::map<std::string, std::uint64_t> ticket_of;
+  for (int t = 0; t < kThreads; ++t)
+    for (int i = 0; i < kEach; ++i) ticket_of[body(t * kEach + i)] = tickets[t][i];
+  std::uint64_t last_ticket = 0;
+  std::int64_t last_time = 0;
+  std::size_t events = 0;
+  for (const auto& r : f.records()) {
+    ASSERT_GE(r.time_us, last_time) << "seq " << r.seq;
+    last_time = r.time_us;
+    if (r.kind != Kind::statement) continue;
+    auto it = ticket_of.find(r.body);
+    ASSERT_NE(it, ticket_of.end()) << r.body;
+    ASSERT_GT(it->second, last_ticket) << "seq " << r.seq << " is out of ticket order";
+    last_ticket = it->second;
+    ticket_of.erase(it);  // each event once
+    ++events;
+  }
+  EXPECT_EQ(events, static_cast<std::size_t>(kThreads * kEach));
+  auto tail = log->recent(0, "", 100'000);
+  ASSERT_EQ(tail.size(), 20'000u);
+  for (std::size_t k = 1; k < tail.size(); ++k) {
+    ASSERT_GT(tail[k].seq, tail[k - 1].seq);
+    ASSERT_GE(tail[k].time_us, tail[k - 1].time_us);
+  }
+  log->close();
+  auto rep = f.verify();
+  EXPECT_TRUE(rep.ok) << rep.error;
+}
+
 TEST(AuditLog, AWriteFailureRefusesAppendsAndRecovers) {
   Fixture f;
   auto log = f.open();
