@@ -142,8 +142,7 @@ Status AuditLog::open_segment(std::uint64_t number, const std::string& recovered
   body += "}";
   std::string buf;
   FrameWriter frames(0);
-  last_time_us_ = std::max(last_time_us_, now_us());
-  Record r{Kind::segment_start, head_seq_ + 1, last_time_us_, head_, std::move(body)};
+  Record r{Kind::segment_start, head_seq_ + 1, record_time(now_us()), head_, std::move(body)};
   std::string bytes = encode_record(r);
   frames.add(bytes, buf);
   // The new file and its directory entry are durable before anything in it counts.
@@ -179,7 +178,9 @@ std::uint64_t AuditLog::append_packed(Kind kind, std::initializer_list<std::stri
 }
 
 AuditLog::Stage& AuditLog::my_stage() {
-  // Threads take stages in turn as they first append: the gateway's workers get one each.
+  // Threads take stages in turn as they first append. The gateway's workers start appending
+  // within moments of each other, so they get stages of their own unless eight other
+  // threads appended between them; a shared stage costs contention, nothing else.
   static std::atomic<std::size_t> threads{0};
   thread_local const std::size_t index = threads.fetch_add(1) % kStages;
   return stages_[index];
@@ -199,15 +200,18 @@ std::uint64_t AuditLog::append_entry(Kind kind, std::initializer_list<std::strin
     // The bytes first: should either step throw, no entry points at bytes that are not there.
     const std::size_t offset = b.bytes.size();
     for (std::string_view part : parts) b.bytes.append(part);
+    if (b.entries.size() == b.entries.capacity())
+      b.entries.reserve(std::max<std::size_t>(64, 2 * b.entries.capacity()));
     // Tickets follow the order of appends across threads (a session's events are ordered by
     // its thread, or by the hand-over between threads); the writer writes in ticket order.
-    // (Should push_back throw, the ticket is skipped: nobody was given it.)
+    // With room reserved, nothing below throws: every ticket issued is an entry (flush()
+    // waits for the last one issued).
     ticket = next_ticket_.fetch_add(1);
     b.entries.push_back(
         {ticket, kind, now_us(), offset, b.bytes.size() - offset, finish, std::move(held), false});
     wake = b.entries.size() == kWakeAt || (awaited && options_.durability == Durability::fsync);
   }
-  if (wake && !wake_.exchange(true)) {
+  if (wake && !wake_.load() && !wake_.exchange(true)) {
     // Taking mu_ orders this after the writer's check of wake_, or after it started to wait.
     std::lock_guard lk(mu_);
     cv_.notify_one();
@@ -321,10 +325,16 @@ void AuditLog::finish(Block& block) {
   }
 }
 
+std::int64_t AuditLog::record_time(std::int64_t t) {
+  constexpr std::int64_t kReadApart = 1'000'000;  // more than that back is the clock's own step
+  if (t < last_time_us_ && last_time_us_ - t < kReadApart) t = last_time_us_;
+  last_time_us_ = t;
+  return t;
+}
+
 void AuditLog::add_record(Kind kind, std::int64_t time_us, std::string_view body,
                           std::string& out) {
-  last_time_us_ = std::max(last_time_us_, time_us);
-  encode_record(kind, head_seq_ + 1, last_time_us_, head_, body, record_);
+  encode_record(kind, head_seq_ + 1, record_time(time_us), head_, body, record_);
   frames_.add(record_, out);
   head_ = hash_bytes(record_);
   ++head_seq_;
@@ -340,22 +350,7 @@ void AuditLog::remember(const std::shared_ptr<const Pass>& pass, const std::vect
   constexpr std::size_t kRecentBytes = 64 << 20;
   if (added.empty()) return;
   std::lock_guard lk(recent_mu_);
-  auto release = [this](std::shared_ptr<const Pass> gone, const RecentRef* neighbour) {
-    if (neighbour && neighbour->pass == gone) return;  // other records still hold it
-    recent_bytes_ -= gone->footprint();
-    if (gone.use_count() > 1) return;  // a reader of the tail still holds it
-    // Reused unless a burst made it large: that memory goes back to the allocator.
-    for (const auto& b : gone->blocks)
-      if (free_blocks_.size() < kStages && b.use_count() == 1 &&
-          b->bytes.capacity() + b->finished.capacity() <= (8u << 20))
-        free_blocks_.push_back(b);
-  };
-  // After a failed write the chain resumes at an earlier seq: drop what was not kept.
-  while (!recent_.empty() && recent_.back().seq >= added.front().seq) {
-    std::shared_ptr<const Pass> gone = std::move(recent_.back().pass);
-    recent_.pop_back();
-    release(std::move(gone), recent_.empty() ? nullptr : &recent_.back());
-  }
+  forget_after_locked(added.front().seq - 1);  // (after a failure; see fail())
   recent_bytes_ += pass->footprint();
   for (const Added& a : added) {
     const Block& b = *pass->blocks[a.block];
@@ -365,7 +360,29 @@ void AuditLog::remember(const std::shared_ptr<const Pass>& pass, const std::vect
   while (recent_.size() > kRecentRecords || recent_bytes_ > kRecentBytes) {
     std::shared_ptr<const Pass> gone = std::move(recent_.front().pass);
     recent_.pop_front();
-    release(std::move(gone), recent_.empty() ? nullptr : &recent_.front());
+    release_locked(std::move(gone), recent_.empty() ? nullptr : &recent_.front());
+  }
+}
+
+void AuditLog::release_locked(std::shared_ptr<const Pass> gone, const RecentRef* neighbour) {
+  constexpr std::size_t kFreeBlocks = 4;               // two per worker on a 2-core host
+  constexpr std::size_t kReusedBlockBytes = 4u << 20;  // larger after a burst: freed
+  if (neighbour && neighbour->pass == gone) return;    // other records still hold it
+  recent_bytes_ -= gone->footprint();
+  if (gone.use_count() > 1) return;  // a reader of the tail still holds it
+  for (const auto& b : gone->blocks)
+    if (free_blocks_.size() < kFreeBlocks && b.use_count() == 1 &&
+        b->capacity() <= kReusedBlockBytes)
+      free_blocks_.push_back(b);
+}
+
+// Drops the tail's records after `seq`: a failed write took them back (the chain resumes
+// after the last record known to be on disk), so nobody may be shown them as recorded.
+void AuditLog::forget_after_locked(std::uint64_t seq) {
+  while (!recent_.empty() && recent_.back().seq > seq) {
+    std::shared_ptr<const Pass> gone = std::move(recent_.back().pass);
+    recent_.pop_back();
+    release_locked(std::move(gone), recent_.empty() ? nullptr : &recent_.back());
   }
 }
 
@@ -485,6 +502,10 @@ void AuditLog::fail(const Status& st) {
   bool lost = head_seq_ > synced_seq_ || dropped > 0;
   head_ = synced_head_;
   head_seq_ = synced_seq_;
+  {
+    std::lock_guard lk(recent_mu_);
+    forget_after_locked(synced_seq_);
+  }
   std::string body;
   JsonWriter w(body);
   w.begin_object()

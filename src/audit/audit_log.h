@@ -76,8 +76,9 @@ class AuditLog {
   // batch_interval), so that a result record does not start a sync that the next
   // statement's record must then wait behind.
   // The body is copied into the calling thread's staging block: no allocation per event once
-  // warm, no lock shared with sessions on other threads, and the writer takes every thread's
-  // events since its last pass in one cut.
+  // warm, no lock shared with sessions on other threads (under fsync, an awaited record
+  // also takes the writer's lock to wake it), and the writer takes every thread's events
+  // since its last pass in one cut.
   std::uint64_t append(Kind kind, std::string_view body, bool awaited = false);
 
   // The same as append(), for a body the caller hands over in parts (a result's rows are
@@ -144,6 +145,9 @@ class AuditLog {
       return std::string_view(e.finished ? finished : bytes).substr(e.offset, e.size);
     }
     std::size_t footprint() const { return bytes.size() + finished.size(); }
+    std::size_t capacity() const {
+      return bytes.capacity() + finished.capacity() + entries.capacity() * sizeof(Entry);
+    }
     void clear() {
       bytes.clear();
       finished.clear();
@@ -205,6 +209,11 @@ class AuditLog {
   std::size_t clear_stages();
   bool stages_empty();
   void remember(const std::shared_ptr<const Pass>& pass, const std::vector<Added>& added);
+  // Under recent_mu_: a pass leaves the tail (once `neighbour`, the next record, is not in it).
+  void release_locked(std::shared_ptr<const Pass> gone, const RecentRef* neighbour);
+  void forget_after_locked(std::uint64_t seq);
+  // The time a record is written with (last_time_us_).
+  std::int64_t record_time(std::int64_t t);
   void add_checkpoint(bool final, std::string& out);
   // Seals the segment (written and synced with `buf`) and opens the next one.
   Status rotate(std::string& buf, std::uint64_t written_ticket);
@@ -219,10 +228,12 @@ class AuditLog {
   CheckpointSink sink_;
 
   std::array<Stage, kStages> stages_;
-  std::atomic<std::uint64_t> next_ticket_{1};
+  // Every append takes a ticket here: on a cache line of its own, so that reading
+  // accepting_ does not miss each time another thread took one.
+  alignas(64) std::atomic<std::uint64_t> next_ticket_{1};
   // Appends are taken: started, not stopping, healthy. Changed under mu_ (and, to refuse,
   // before every stage is emptied), read under a stage's lock.
-  std::atomic<bool> accepting_{false};
+  alignas(64) std::atomic<bool> accepting_{false};
   // An append asked the writer to run now: a record someone waits for (fsync), or a full
   // stage. Set before taking mu_ to notify, so the writer cannot miss it.
   std::atomic<bool> wake_{false};
@@ -257,8 +268,10 @@ class AuditLog {
   std::uint64_t synced_seq_ = 0;
   std::uint64_t since_checkpoint_ = 0;
   std::uint64_t written_ticket_ = 0;  // the last event handed to the file
-  // The last record's time. A record is never given an earlier one: events' times are read
-  // on their threads (in their stages), the writer's records' when it writes them.
+  // The last record's time. Events' times are read on their threads (in their stages), the
+  // writer's records' when it writes them; a record read less than a second before the one
+  // written before it takes that one's time (record_time), a larger step back is the wall
+  // clock's and is kept.
   std::int64_t last_time_us_ = 0;
   std::chrono::steady_clock::time_point last_checkpoint_{};
   std::chrono::steady_clock::time_point last_sync_{};
