@@ -159,9 +159,10 @@ void BM_RecordStatement(benchmark::State& state) {
 }
 BENCHMARK(BM_RecordStatement)->MinTime(2.0);
 
-// The same from several threads at once, each a session of its own, into one log: what the
-// session threads pay when they share the log's staging (its lock and its block), as the
-// gateway's workers do. CPU time is per thread.
+// The same from several threads at once, each a session of its own, into one log, as the
+// gateway's workers record: each thread has its own stage, and they share the ticket counter
+// and the writer (with two threads, three busy threads on a 2-core host). CPU time is per
+// thread.
 audit::AuditRecorder* shared_recorder = nullptr;
 std::atomic<int> threads_done{0};
 void BM_RecordStatementThreads(benchmark::State& state) {

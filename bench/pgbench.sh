@@ -67,6 +67,8 @@ case "$WORKLOAD" in
   tpcb) workload_flag=(); per_tx=7 ;;
   *) echo "pgbench.sh: WORKLOAD is select or tpcb, not $WORKLOAD" >&2; exit 2 ;;
 esac
+# Per-statement figures divide by TPS times this (the run's statements per transaction-second).
+statement_seconds=$((DURATION * per_tx))
 PGBIN=/usr/lib/postgresql/15/bin
 here=$(dirname "$(readlink -f "$0")")
 
@@ -271,7 +273,7 @@ run() {  # target port password pid mode clients
   [ "$pid" != - ] && after=$(proc_counters "$pid") && th_after=$(thread_ticks "$pid")
   tps=$(echo "$out" | awk '/^tps/ {print $3; exit}')
   lat=$(echo "$out" | awk '/latency average/ {print $4; exit}')
-  echo "$m_before $m_after" | awk -v tps="${tps:-0}" -v d="$((DURATION * per_tx))" -v hz="$tick_hz" -v what="$target $mode $clients" \
+  echo "$m_before $m_after" | awk -v tps="${tps:-0}" -v d="$statement_seconds" -v hz="$tick_hz" -v what="$target $mode $clients" \
     '{ busy = $4 - $1; idle = $5 - $2; if (tps <= 0 || busy + idle <= 0) exit
        n = tps * d
        printf "machine %s: %.0f%% idle, all processes %.1f us CPU per statement, the database %.1f us\n",
@@ -280,14 +282,14 @@ run() {  # target port password pid mode clients
   if [ "$pid" != - ]; then
     # Per statement: CPU µs (user + system) for the table; on stderr user and system apart,
     # and context switches.
-    cpu=$(echo "$before $after" | awk -v tps="$tps" -v d="$((DURATION * per_tx))" -v hz="$tick_hz" \
+    cpu=$(echo "$before $after" | awk -v tps="$tps" -v d="$statement_seconds" -v hz="$tick_hz" \
           '{ printf "%.1f", ($6 + $7 - $1 - $2) / hz * 1e6 / (tps * d) }')
     echo "$before $after" |
-      awk -v tps="$tps" -v d="$((DURATION * per_tx))" -v hz="$tick_hz" -v what="$target $mode $clients" \
+      awk -v tps="$tps" -v d="$statement_seconds" -v hz="$tick_hz" -v what="$target $mode $clients" \
       '{ n = tps * d; printf "per statement %s: user %.1f us, sys %.1f us, ctx switches voluntary %.3f involuntary %.3f, minor faults %.3f\n",
          what, ($6 - $1) / hz * 1e6 / n, ($7 - $2) / hz * 1e6 / n, ($8 - $3) / n, ($9 - $4) / n, ($10 - $5) / n }' >&2
     # CPU µs per statement of each thread that used any.
-    echo "$th_before | $th_after" | awk -v tps="$tps" -v d="$((DURATION * per_tx))" -v hz="$tick_hz" -v what="$target $mode $clients" '
+    echo "$th_before | $th_after" | awk -v tps="$tps" -v d="$statement_seconds" -v hz="$tick_hz" -v what="$target $mode $clients" '
       { split($0, halves, "[|]"); nb = split(halves[1], b, " "); na = split(halves[2], a, " ")
         for (i = 1; i <= nb; i++) { split(b[i], x, ":"); before[x[1]] = x[2] }
         line = ""

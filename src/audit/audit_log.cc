@@ -332,13 +332,15 @@ std::int64_t AuditLog::record_time(std::int64_t t) {
   return t;
 }
 
-void AuditLog::add_record(Kind kind, std::int64_t time_us, std::string_view body,
-                          std::string& out) {
-  encode_record(kind, head_seq_ + 1, record_time(time_us), head_, body, record_);
+std::int64_t AuditLog::add_record(Kind kind, std::int64_t time_us, std::string_view body,
+                                  std::string& out) {
+  time_us = record_time(time_us);
+  encode_record(kind, head_seq_ + 1, time_us, head_, body, record_);
   frames_.add(record_, out);
   head_ = hash_bytes(record_);
   ++head_seq_;
   ++since_checkpoint_;
+  return time_us;
 }
 
 // Keeps the records a pass just added (`added`: their seqs and entries in `pass`) for the
@@ -350,7 +352,7 @@ void AuditLog::remember(const std::shared_ptr<const Pass>& pass, const std::vect
   constexpr std::size_t kRecentBytes = 64 << 20;
   if (added.empty()) return;
   std::lock_guard lk(recent_mu_);
-  forget_after_locked(added.front().seq - 1);  // (after a failure; see fail())
+  // (After a failed write, fail() dropped the records the chain took back: these come after.)
   recent_bytes_ += pass->footprint();
   for (const Added& a : added) {
     const Block& b = *pass->blocks[a.block];
@@ -590,8 +592,7 @@ void AuditLog::run() {
           st = rotate(buf, written);
           if (!st.is_ok()) break;
         }
-        add_record(e.kind, e.time_us, b.body(e), buf);
-        e.time_us = last_time_us_;  // as written (add_record), for the live tail
+        e.time_us = add_record(e.kind, e.time_us, b.body(e), buf);  // as written, for the tail
         added_.push_back({head_seq_, static_cast<std::uint32_t>(pick), at[pick]});
         written = written_ticket_ = e.ticket;
         ++at[pick];

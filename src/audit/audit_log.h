@@ -202,7 +202,8 @@ class AuditLog {
   void run();
   Status recover_and_open();
   Status open_segment(std::uint64_t number, const std::string& recovered);
-  void add_record(Kind kind, std::int64_t time_us, std::string_view body, std::string& out);
+  // Frames and chains a record into `out`; returns the time it was written with.
+  std::int64_t add_record(Kind kind, std::int64_t time_us, std::string_view body, std::string& out);
   // Under mu_: takes every stage's block that has events, replacing it from `spares`.
   std::shared_ptr<Pass> cut(std::vector<std::shared_ptr<Block>>& spares);
   // Under mu_: empties every stage; returns how many events were dropped.
@@ -211,6 +212,7 @@ class AuditLog {
   void remember(const std::shared_ptr<const Pass>& pass, const std::vector<Added>& added);
   // Under recent_mu_: a pass leaves the tail (once `neighbour`, the next record, is not in it).
   void release_locked(std::shared_ptr<const Pass> gone, const RecentRef* neighbour);
+  // Under recent_mu_: drops the records after `seq` (fail(): the chain resumes after it).
   void forget_after_locked(std::uint64_t seq);
   // The time a record is written with (last_time_us_).
   std::int64_t record_time(std::int64_t t);

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "core/json_writer.h"
+#include "core/pointer_bucket.h"
 #include "crypto/primitives.h"
 
 namespace sluice::audit {
@@ -199,8 +200,7 @@ void finish_statement(std::string_view packed, const std::shared_ptr<const void>
   };
   constexpr int kBits = 5;
   thread_local std::array<Packed, 1u << kBits> recent;
-  const auto at = reinterpret_cast<std::uintptr_t>(held.get()) * 0x9e3779b97f4a7c15ull;
-  Packed& slot = recent[at >> (64 - kBits)];
+  Packed& slot = recent[pointer_bucket<kBits>(held.get())];
   if (slot.analysis != held) {
     slot.analysis.reset();  // should packing throw, the slot holds nothing
     slot.bytes.clear();

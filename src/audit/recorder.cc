@@ -7,6 +7,7 @@
 #include "audit/packed.h"
 #include "audit/signer.h"
 #include "core/json_writer.h"
+#include "core/pointer_bucket.h"
 #include "hook/result_observer.h"
 #include "sql/facts.h"
 
@@ -149,8 +150,7 @@ AuditRecorder::AuditRecorder(AuditLog& log, RecorderOptions options, ObjectsSink
 AuditRecorder::~AuditRecorder() = default;
 
 AuditRecorder::Shard& AuditRecorder::shard(const hook::SessionInfo& s) {
-  const auto at = reinterpret_cast<std::uintptr_t>(&s) * 0x9e3779b97f4a7c15ull;
-  return shards_[at >> (64 - kShardBits)];
+  return shards_[pointer_bucket<kShardBits>(&s)];
 }
 
 AuditRecorder::SessionState& AuditRecorder::state(const hook::SessionInfo& s) {
